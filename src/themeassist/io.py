@@ -249,6 +249,22 @@ def table_bytes(df: pd.DataFrame, suffix: str) -> bytes:
                      got=suffix)
 
 
+def figure_bytes(fig, fmt: str) -> bytes:
+    """A figure's PNG or SVG bytes, without a creation date, so reruns are byte-identical."""
+    import io as _io
+
+    import matplotlib.pyplot as plt
+
+    from themeassist.report.style import RC
+
+    buf = _io.BytesIO()
+    metadata = {"Date": None} if fmt == "svg" else {"Software": None} if fmt == "png" else {}
+    with plt.rc_context({k: v for k, v in RC.items() if k.startswith(("svg.", "savefig."))}):
+        fig.savefig(buf, format=fmt, metadata=metadata)
+    plt.close(fig)
+    return buf.getvalue()
+
+
 def write_table(df: pd.DataFrame, path: str | Path, *, force: bool = False) -> Path:
     """Write a table atomically; the format follows the extension."""
     path = Path(path)
@@ -363,6 +379,10 @@ class OutputDir:
 
     def json(self, obj: Any, name: str) -> Path:
         return self.text(json_dumps(obj), name)
+
+    def figure(self, fig, stem: str, formats: Iterable[str] = ("png", "svg")) -> list[Path]:
+        """Save a matplotlib figure as ``stem.png`` and ``stem.svg`` and close it."""
+        return [self.bytes(figure_bytes(fig, fmt), f"{stem}.{fmt}") for fmt in formats]
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
