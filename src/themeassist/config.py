@@ -40,6 +40,10 @@ class IngestSettings(_Section):
     pseudonymise: bool = False
     #: Column mapping for CSV/XLSX transcripts: our column -> the file's column.
     columns: dict[str, str] = Field(default_factory=dict)
+    #: Speaker of lines that name no speaker, for transcripts that label only one party
+    #: (e.g. "Participant" when only "MODERATOR:" lines are labelled). null = such lines
+    #: continue the current turn (TXT, DOCX) or have no speaker (VTT).
+    unlabelled_speaker: str | None = None
 
 
 class EmbeddingSettings(_Section):
