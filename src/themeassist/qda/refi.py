@@ -1,0 +1,659 @@
+"""REFI-QDA exchange: read ``.qdpx`` projects and ``.qdc`` codebooks, write them back.
+
+The REFI-QDA standard (QDA-XML 1.0, www.qdasoftware.org) is how NVivo, ATLAS.ti, MAXQDA,
+QualCoder and others exchange coded projects. A ``.qdpx`` is a ZIP archive holding
+``project.qde`` (XML, schema ``Project.xsd``) and a ``Sources/`` folder; a ``.qdc`` is a
+codebook alone (schema ``Codebook.xsd``). Both schemas are vendored in
+``themeassist/data/schemas`` (MIT, see the README there).
+
+Import (:func:`read_qdpx`, :func:`read_qdc`)
+    Text sources become transcripts (PDF, picture, audio and video sources are reported as
+    skipped with their codings); each non-blank line of a source is a paragraph segment; the
+    code tree is mapped to theme / valence / subtheme by :func:`~themeassist.qda.core.map_code_tree`;
+    each coded ``PlainTextSelection`` codes the paragraphs it overlaps; the coder is the
+    ``User`` who created the ``Coding`` (or the selection: ``coder_from``). Every coding is
+    listed in the report, imported or skipped with the reason (non-text source, external
+    file not read, whole-source coding, unknown code, offsets out of range, blank text only).
+    Offsets: see :mod:`themeassist.qda.core` (``offsets="auto"`` detects NVivo's UTF-16
+    counting). Source files are UTF-8 (a BOM is dropped and not counted) or UTF-16 with BOM.
+
+Export (:func:`project_bytes`, :func:`codebook_bytes`)
+    One ``TextSource`` per transcript (in the order transcripts first appear in the
+    segments table), its paragraphs in ``position`` order joined by LF, NFC-normalised (a
+    line break inside a segment becomes a space), stored as
+    ``Sources/<guid>.txt`` (UTF-8, no BOM) and referenced as ``internal://<guid>.txt``. Code
+    tree: Theme > Success | Challenge (when the codebook has a valence) > subtheme, a subtheme
+    ``"A > B"`` nested as A > B, a flat code (theme = subtheme) as one top-level code; a
+    codebook imported from a QDA tool keeps its original tree (``qda_path`` column). One
+    ``User`` per coder; the machine coder ``model:...`` is a
+    user named after its model. Each coded segment is a ``PlainTextSelection`` over the
+    whole paragraph, with one ``Coding`` per code by that coder. Offsets count code points
+    by default (the standard). GUIDs are UUID-5 of stable keys (transcript, segment, coder,
+    code), there are no timestamps, and ZIP members carry a fixed date, so the same input
+    gives the same bytes. themeassist's own sidecars sit in the archive's ``themeassist/``
+    folder, outside ``project.qde`` and ``Sources/`` (a QDA tool has no reason to read it;
+    not checked in NVivo, ATLAS.ti or MAXQDA themselves):
+
+    - ``themeassist/segments.csv``: the segment columns (segment_id, transcript_id, position,
+      text, speaker, role, question, start, end) and ``source_guid``, ``start_position``,
+      ``end_position``, ``offset_unit`` (the paragraph's offsets in the exported text): lets
+      a re-import restore segment ids and metadata that plain text cannot carry;
+    - ``themeassist/confidence.csv``: coding_guid, selection_guid, segment_id, coder, theme,
+      valence, subtheme, confidence, needs_review: the machine's confidence for each coding
+      (QDA tools have no field for it).
+
+References
+----------
+.. [1] REFI-QDA Standard, QDA-XML 1.0 (2019). https://www.qdasoftware.org
+"""
+
+from __future__ import annotations
+
+import io as _io
+import logging
+import re
+import unicodedata
+import uuid
+import zipfile
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import pandas as pd
+
+from themeassist import __version__, tables
+from themeassist.errors import InputError
+from themeassist.qda import core
+from themeassist.qda.safezip import SafeZip
+
+log = logging.getLogger(__name__)
+
+PROJECT_NS = "urn:QDA-XML:project:1.0"
+CODEBOOK_NS = "urn:QDA-XML:codebook:1.0"
+
+#: Namespace of every GUID themeassist derives (uuid5), fixed forever.
+GUID_NAMESPACE = uuid.UUID("6f0d7b2e-3c1e-5b8a-9f0e-7468656d6561")
+
+#: Names of the valence branches written on export (read back by ``core.VALENCE_NAMES``).
+VALENCE_BRANCH = {"success": "Success", "challenge": "Challenge"}
+
+#: Non-text source kinds, reported as skipped on import.
+OTHER_SOURCES = {"PDFSource": "PDF", "PictureSource": "picture", "AudioSource": "audio",
+                 "VideoSource": "video"}
+
+SIDECAR_SEGMENTS = "themeassist/segments.csv"
+SIDECAR_CONFIDENCE = "themeassist/confidence.csv"
+
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+_XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+# --------------------------------------------------------------------------- XML safety
+def parse_xml(data: bytes, path: str | Path, what: str = "project.qde"):
+    """Parse untrusted XML: DTDs, entity declarations and external references are refused.
+
+    Raises
+    ------
+    InputError
+        Malformed XML, or XML that declares a DTD or entities (never resolved).
+    """
+    import defusedxml
+    from defusedxml import ElementTree as DET
+
+    try:
+        return DET.fromstring(data, forbid_dtd=True, forbid_entities=True,
+                              forbid_external=True)
+    except (defusedxml.DTDForbidden, defusedxml.EntitiesForbidden,
+            defusedxml.ExternalReferenceForbidden) as err:
+        raise InputError(f"refusing {what}: it declares a DTD or entities ({type(err).__name__}); "
+                         "entities are never resolved", path=path) from None
+    except ET.ParseError as err:
+        raise InputError(f"{what} is not well-formed XML: {err}", path=path) from None
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _children(elem, name: str):
+    return [c for c in elem if _local(c.tag) == name]
+
+
+def _child(elem, name: str):
+    for c in elem:
+        if _local(c.tag) == name:
+            return c
+    return None
+
+
+def _text_of(elem, name: str) -> str:
+    c = _child(elem, name)
+    return (c.text or "").strip() if c is not None else ""
+
+
+# --------------------------------------------------------------------------- import
+def codes_frame(codes_elem) -> pd.DataFrame:
+    """The ``<Code>`` tree under a ``<Codes>`` element as a flat table (parents first)."""
+    rows = []
+
+    def walk(elem, parent):
+        for code in _children(elem, "Code"):
+            guid = code.get("guid", "")
+            rows.append({"code_id": guid, "name": code.get("name", "") or guid,
+                         "parent_id": parent,
+                         "codable": code.get("isCodable", "true").strip().lower() in ("true", "1"),
+                         "description": _text_of(code, "Description")})
+            walk(code, guid)
+
+    if codes_elem is not None:
+        walk(codes_elem, "")
+    return pd.DataFrame(rows, columns=["code_id", "name", "parent_id", "codable", "description"])
+
+
+def _decode(data: bytes, path, member: str) -> str:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise InputError(f"source {member!r} is not UTF-8 text ({err.reason} at byte {err.start})",
+                         path=path) from None
+
+
+def _source_member(z: SafeZip, ref: str) -> tuple[str | None, str]:
+    """Archive member for a ``plainTextPath``; (None, reason) when it is outside the archive."""
+    if ref.lower().startswith("internal://"):
+        name = ref[len("internal://"):]
+        for cand in (f"Sources/{name}", name):
+            if z.find(cand):
+                return z.find(cand), ""
+        return None, f"internal source {name!r} missing from the archive"
+    if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", ref) or ref.startswith(("/", "\\")) \
+            or re.match(r"^[A-Za-z]:", ref):
+        return None, "external source (absolute path or URL) is not read"
+    rel = ref.replace("\\", "/")
+    for cand in (rel, f"Sources/{rel}"):
+        if z.find(cand):
+            return z.find(cand), ""
+    return None, f"relative source {ref!r} not in the archive"
+
+
+def _user_names(root) -> dict[str, str]:
+    users = {}
+    block = _child(root, "Users")
+    for u in _children(block, "User") if block is not None else []:
+        guid = u.get("guid", "")
+        users[guid.strip("{}").lower()] = u.get("name") or u.get("id") or guid
+    return users
+
+
+def _uniq(name: str, taken: set[str]) -> str:
+    base, n = name, 2
+    while name in taken:
+        name = f"{base} ({n})"
+        n += 1
+    taken.add(name)
+    return name
+
+
+def read_qdpx(path: str | Path, *, offsets: str = "auto", segment_unit: str = "paragraph",
+              coder_from: str = "coding", zip_limits: dict | None = None) -> dict:
+    """Import a REFI-QDA project archive.
+
+    Parameters
+    ----------
+    path : path
+        The ``.qdpx`` file (checked by :class:`~themeassist.qda.safezip.SafeZip`).
+    offsets : {"auto", "codepoint", "utf16", "utf8"}
+        How the file counts characters; ``auto`` detects it (see
+        :func:`~themeassist.qda.core.detect_offset_unit`).
+    segment_unit : {"paragraph", "selection"}
+        See :func:`~themeassist.qda.core.build_tables`.
+    coder_from : {"coding", "selection"}
+        Whose ``creatingUser`` is the coder: the ``<Coding>``'s (the standard's meaning: who
+        applied the code) or the ``<PlainTextSelection>``'s (who made the selection). They can
+        differ: in the NVivo 12.6 export ``oltas0517.qdpx`` every Coding names one user while
+        297 of 303 selections name another. Both counts are in the summary
+        (``users_by_coding``, ``users_by_selection``).
+
+    Returns
+    -------
+    dict
+        ``segments``, ``codings``, ``codebook``, ``report``, ``summary``.
+    """
+    path = Path(path)
+    with SafeZip(path, **(zip_limits or {})) as z:
+        qdes = sorted(n for n in z.names() if n.lower().endswith(".qde"))
+        qde = z.find("project.qde") or (qdes[0] if len(qdes) == 1 else None)
+        if qde is None:
+            raise InputError("archive has no project.qde", path=path,
+                             expected="a REFI-QDA project (.qdpx)", got=", ".join(z.names()[:5]))
+        root = parse_xml(z.read(qde), path, qde)
+        if _local(root.tag) != "Project":
+            raise InputError("project.qde has no <Project> root", path=path,
+                             expected="<Project>", got=_local(root.tag))
+        users = _user_names(root)
+
+        def coder_of(*elems) -> str:
+            for e in elems:
+                g = (e.get("creatingUser") or "").strip("{}").lower() if e is not None else ""
+                if g:
+                    return users.get(g, g)
+            return "unknown"
+
+        codes = core.map_code_tree(codes_frame(_child(_child(root, "CodeBook"), "Codes")
+                                               if _child(root, "CodeBook") is not None else None))
+        paths = dict(zip(codes["code_id"], codes["path"]))
+        sources, sel_rows, skipped_sources = [], [], []
+        taken: set[str] = set()
+        src_block = _child(root, "Sources")
+        sidecar = _read_sidecars(z, path)
+        if coder_from not in ("coding", "selection"):
+            raise InputError("unknown coder source", expected="coding or selection",
+                             got=coder_from)
+        by_coding, by_selection = {}, {}
+        for src in list(src_block) if src_block is not None else []:
+            kind = _local(src.tag)
+            name = src.get("name") or src.get("guid", "")
+            guid = src.get("guid", "")
+            skip = ""
+            text = None
+            if kind == "TextSource":
+                content = _child(src, "PlainTextContent")
+                if content is not None:
+                    text = content.text or ""
+                else:
+                    member, skip = _source_member(z, src.get("plainTextPath") or "")
+                    if member:
+                        text = _decode(z.read(member), path, member)
+                if text is not None and text.startswith("\ufeff"):
+                    text = text[1:]
+            else:
+                skip = f"{OTHER_SOURCES.get(kind, kind)} source: only text sources are imported"
+            if text is None:
+                skipped_sources.append({"source": name, "kind": kind, "reason": skip})
+            else:
+                tid = _uniq(name.strip() or guid, taken)
+                meta = sidecar["meta"].get(guid.lower(), {})
+                spans = core.line_paragraphs(text)
+                sources.append(core.Source(guid, tid, text, spans,
+                                           _match_meta(meta, spans, text)))
+            # source-level codings
+            for coding in _children(src, "Coding"):
+                ref = _child(coding, "CodeRef")
+                sel_rows.append(_sel(name, guid, guid, coding, ref, paths, coder_of(coding, src),
+                                     0, 0, "codes a whole source, not a selection"))
+            for sel in src.iter():
+                tag = _local(sel.tag)
+                if not tag.endswith("Selection"):
+                    continue
+                why = skip
+                if tag != "PlainTextSelection" or text is None:
+                    why = skip or f"{tag} in a {OTHER_SOURCES.get(kind, kind)} source"
+                for coding in _children(sel, "Coding"):
+                    ref = _child(coding, "CodeRef")
+                    a, b = coder_of(coding, sel, src), coder_of(sel, coding, src)
+                    by_coding[a] = by_coding.get(a, 0) + 1
+                    by_selection[b] = by_selection.get(b, 0) + 1
+                    sel_rows.append(_sel(name, guid, sel.get("guid", ""), coding, ref, paths,
+                                         a if coder_from == "coding" else b,
+                                         sel.get("startPosition", 0), sel.get("endPosition", 0),
+                                         why))
+        selections = pd.DataFrame(sel_rows, columns=["source", "source_id", "selection_id",
+                                                     "coding_id", "code_id", "code", "coder",
+                                                     "start", "end", "skip"])
+        selections = _check_ints(selections, path)
+        unit, scores = _choose_unit(offsets, sources, selections, sidecar)
+        out = core.build_tables(sources, codes, selections, unit=unit,
+                                segment_unit=segment_unit, confidence=sidecar["confidence"])
+    out["summary"].update({
+        "origin": root.get("origin", ""),
+        "offset_scores": scores,
+        "skipped_sources": skipped_sources,
+        "users": sorted(set(users.values())),
+        "coder_from": coder_from,
+        "users_by_coding": dict(sorted(by_coding.items())),
+        "users_by_selection": dict(sorted(by_selection.items())),
+        "themeassist_sidecar": sidecar["present"],
+    })
+    return out
+
+
+def _check_ints(selections: pd.DataFrame, path) -> pd.DataFrame:
+    num = {}
+    for col in ("start", "end"):
+        num[col] = pd.to_numeric(selections[col], errors="coerce")
+    bad = (num["start"].isna() | num["end"].isna()) & (selections["skip"] == "")
+    if bad.any():
+        i = int(bad.to_numpy().argmax())
+        raise InputError("selection offsets are not whole numbers", path=path,
+                         expected="startPosition/endPosition integers",
+                         got=f"{selections['start'].iat[i]}..{selections['end'].iat[i]}")
+    return selections.assign(start=num["start"].fillna(0).astype("int64"),
+                             end=num["end"].fillna(0).astype("int64"))
+
+
+def _sel(source, source_id, sel_id, coding, ref, paths, coder, start, end, skip) -> dict:
+    code_id = ref.get("targetGUID", "") if ref is not None else ""
+    if not skip and code_id not in paths:
+        skip = "coding refers to a code that is not in the codebook"
+    return {"source": source, "source_id": source_id, "selection_id": sel_id,
+            "coding_id": coding.get("guid", ""), "code_id": code_id,
+            "code": paths.get(code_id, code_id), "coder": coder, "start": start, "end": end,
+            "skip": skip}
+
+
+def _choose_unit(offsets, sources, selections, sidecar) -> tuple[str, dict]:
+    if offsets != "auto":
+        if offsets not in core.OFFSET_UNITS:
+            raise InputError("unknown offset unit",
+                             expected=f"auto or one of {sorted(core.OFFSET_UNITS)}", got=offsets)
+        return offsets, {}
+    if sidecar["unit"]:
+        return sidecar["unit"], {}
+    live = selections[selections["skip"] == ""]
+    unit, scores = core.detect_offset_unit({s.source_id: s.text for s in sources}, live)
+    if scores and len(set(scores.values())) > 1:
+        log.info("offsets counted as %s (word-boundary scores %s)", unit, scores)
+    return unit, scores
+
+
+def _read_sidecars(z: SafeZip, path) -> dict:
+    """themeassist's own sidecars, when the archive was written by themeassist."""
+    out = {"present": False, "meta": {}, "confidence": None, "unit": ""}
+    if z.find(SIDECAR_SEGMENTS):
+        out["present"] = True
+        seg = pd.read_csv(_io.BytesIO(z.read(SIDECAR_SEGMENTS)), dtype=str,
+                          keep_default_na=False)
+        for guid, grp in seg.groupby("source_guid", sort=False):
+            out["meta"][guid.lower()] = grp.to_dict("records")
+        out["unit"] = seg["offset_unit"].iat[0] if "offset_unit" in seg and len(seg) else ""
+    if z.find(SIDECAR_CONFIDENCE):
+        conf = pd.read_csv(_io.BytesIO(z.read(SIDECAR_CONFIDENCE)), dtype=str,
+                           keep_default_na=False)
+        conf = conf.rename(columns={"coding_guid": "coding_id"})
+        keep = [c for c in ("coding_id", "confidence", "needs_review")
+                if c in conf and (c == "coding_id" or (conf[c] != "").any())]
+        conf = conf[keep]
+        if "confidence" in conf:
+            conf["confidence"] = pd.to_numeric(conf["confidence"].replace("", None),
+                                               errors="coerce")
+        out["confidence"] = conf
+    return out
+
+
+def _match_meta(rows: list[dict], spans, text) -> dict[int, dict]:
+    """Paragraph index -> sidecar metadata, only when the sidecar matches the paragraphs."""
+    if not rows or len(rows) != len(spans):
+        if rows:
+            log.warning("themeassist sidecar does not match the source's paragraphs; ignored")
+        return {}
+    meta = {}
+    cols = ("segment_id", "transcript_id", "position", "speaker", "role", "question",
+            "start", "end")
+    for i, row in enumerate(rows):
+        meta[i] = {c: row[c] for c in cols if c in row and row[c] != ""}
+        if "position" in meta[i]:
+            meta[i]["position"] = int(meta[i]["position"])
+    return meta
+
+
+def read_qdc(path: str | Path) -> dict:
+    """Import a REFI-QDA codebook (``.qdc``): the codebook table only.
+
+    Returns
+    -------
+    dict
+        ``codebook`` and ``summary``; ``segments``, ``codings`` and ``report`` are empty.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError("file not found", path=path) from None
+    root = parse_xml(data, path, path.name)
+    if _local(root.tag) != "CodeBook":
+        raise InputError("not a REFI-QDA codebook", path=path, expected="<CodeBook> root",
+                         got=_local(root.tag))
+    codes = core.map_code_tree(codes_frame(_child(root, "Codes")))
+    out = core.build_tables([], codes, pd.DataFrame(
+        columns=["source", "source_id", "selection_id", "coding_id", "code_id", "code",
+                 "coder", "start", "end", "skip"]))
+    out["summary"]["origin"] = root.get("origin", "")
+    return out
+
+
+# --------------------------------------------------------------------------- export
+def stable_guid(*parts: str) -> str:
+    """A GUID derived from stable keys (UUID-5), so the same input gives the same file.
+
+    Examples
+    --------
+    >>> stable_guid("user", "ann") == stable_guid("user", "ann")
+    True
+    >>> len(stable_guid("code", "Funding"))
+    36
+    """
+    return str(uuid.uuid5(GUID_NAMESPACE, "\x1f".join(parts)))
+
+
+def _clean(s: str) -> str:
+    return _XML_BAD.sub("", unicodedata.normalize("NFC", str(s)))
+
+
+def paragraph_text(text: str) -> str:
+    """A segment's text as written into the exported plain text: NFC, on one line.
+
+    Line breaks inside a segment would split it into two paragraphs on re-import, so they
+    become single spaces.
+
+    Examples
+    --------
+    >>> paragraph_text("Cafe\\u0301\\r\\nsecond line")
+    'Café second line'
+    """
+    text = unicodedata.normalize("NFC", str(text)).strip()
+    return re.sub(r"\s*[\r\n\u2028\u2029]+\s*", " ", _XML_BAD.sub("", text))
+
+
+def _code_tree(codebook: pd.DataFrame) -> tuple[dict, dict]:
+    """Nested dict tree of code nodes, and code triple -> node GUID."""
+    tree: dict = {}
+    guids: dict[tuple, str] = {}
+
+    def node(parent: dict, name: str, key: tuple) -> dict:
+        if name not in parent:
+            parent[name] = {"guid": stable_guid("code", *key), "children": {},
+                            "codable": False, "description": ""}
+        return parent[name]
+
+    per_theme = codebook["theme"].value_counts()
+    qda_paths = codebook["qda_path"] if "qda_path" in codebook else [""] * len(codebook)
+    for t, v, s, d, qp in zip(codebook["theme"], codebook["valence"], codebook["subtheme"],
+                              codebook["description"], qda_paths):
+        th = node(tree, t, (t,))
+        th["codable"] = True  # theme-level coding is allowed
+        guids[(t, "", "")] = th["guid"]
+        if v == "" and s == t and per_theme[t] == 1:
+            # a flat code (its own theme and subtheme) is one top-level code, as it came
+            th["description"] = d
+            guids[(t, v, s)] = th["guid"]
+            continue
+        parts = [t, *([VALENCE_BRANCH.get(v, v)] if v else []), *s.split(core.PATH_SEP)]
+        original = [p.strip() for p in str(qp or "").split(core.PATH_SEP)]
+        if len(original) > 1 and core.split_path(original) == (t, v, s):
+            parts = original  # keep the tree as the QDA tool had it (e.g. "Challenges")
+        cur, key = {"children": tree}, ()
+        for part in parts:
+            key = (*key, part)
+            cur = node(cur["children"], part, key)
+        cur["codable"] = True
+        cur["description"] = d
+        guids[(t, v, s)] = cur["guid"]
+    return tree, guids
+
+
+def _codes_xml(parent, tree: dict, ns: str) -> None:
+    for name, n in tree.items():
+        e = ET.SubElement(parent, f"{{{ns}}}Code", {"guid": n["guid"], "name": _clean(name),
+                                                   "isCodable": "true" if n["codable"] else "false"})
+        if n["description"]:
+            ET.SubElement(e, f"{{{ns}}}Description").text = _clean(n["description"])
+        _codes_xml(e, n["children"], ns)
+
+
+def _xml_bytes(root) -> bytes:
+    ET.indent(root, space="  ")
+    body = ET.tostring(root, encoding="unicode")
+    return ('<?xml version="1.0" encoding="utf-8"?>\n' + body + "\n").encode("utf-8")
+
+
+def codebook_bytes(codebook: pd.DataFrame) -> bytes:
+    """A ``.qdc`` codebook (valid against ``Codebook.xsd``), byte-identical for the same input.
+
+    Examples
+    --------
+    >>> cb = tables.validate_codebook(pd.DataFrame({"theme": ["Funding"],
+    ...     "valence": ["challenge"], "subtheme": ["Short-term funding"]}))
+    >>> b"Short-term funding" in codebook_bytes(cb)
+    True
+    """
+    ET.register_namespace("", CODEBOOK_NS)
+    tree, _ = _code_tree(tables.validate_codebook(codebook))
+    root = ET.Element(f"{{{CODEBOOK_NS}}}CodeBook", {"origin": f"themeassist {__version__}"})
+    _codes_xml(ET.SubElement(root, f"{{{CODEBOOK_NS}}}Codes"), tree, CODEBOOK_NS)
+    return _xml_bytes(root)
+
+
+def project_bytes(segments: pd.DataFrame, codings: pd.DataFrame, codebook: pd.DataFrame, *,
+                  name: str = "themeassist export", offsets: str = "codepoint") -> bytes:
+    """A ``.qdpx`` project archive (``project.qde`` valid against ``Project.xsd``).
+
+    Parameters
+    ----------
+    segments, codings, codebook : DataFrame
+        Validated tables (DESIGN.md section 3); every coding's code must be in the codebook.
+    name : str
+        Project name.
+    offsets : {"codepoint", "utf16"}
+        How ``startPosition``/``endPosition`` count characters: code points (the standard) or
+        UTF-16 code units (what NVivo reads). They differ only for characters outside the
+        Basic Multilingual Plane (emoji).
+
+    Returns
+    -------
+    bytes
+        The ZIP archive; the same tables give the same bytes.
+    """
+    if offsets not in ("codepoint", "utf16"):
+        raise InputError("unknown offset unit for export", expected="codepoint or utf16",
+                         got=offsets)
+    ET.register_namespace("", PROJECT_NS)
+    segments = tables.validate_segments(segments)
+    codebook = tables.validate_codebook(codebook)
+    codings = tables.validate_codings(codings, codebook, segments)
+    q = lambda tag: f"{{{PROJECT_NS}}}{tag}"
+
+    coders = sorted(codings["coder"].unique())
+    user_guid = {c: stable_guid("user", c) for c in coders}
+    tree, code_guid = _code_tree(codebook)
+
+    root = ET.Element(q("Project"), {"name": _clean(name), "origin": f"themeassist {__version__}"})
+    if coders:
+        users = ET.SubElement(root, q("Users"))
+        for c in coders:
+            ET.SubElement(users, q("User"), {"guid": user_guid[c], "name": _clean(c)})
+    cb = ET.SubElement(root, q("CodeBook"))
+    _codes_xml(ET.SubElement(cb, q("Codes")), tree, PROJECT_NS)
+
+    files: dict[str, bytes] = {}
+    seg_rows, conf_rows = [], []
+    by_seg = {sid: grp for sid, grp in codings.groupby("segment_id", sort=False)}
+    order = {t: i for i, t in enumerate(dict.fromkeys(segments["transcript_id"]))}
+    ordered = segments.assign(_o=segments["transcript_id"].map(order)).sort_values(
+        ["_o", "position"], kind="stable")
+    sources_el = ET.SubElement(root, q("Sources"))
+    for tid, grp in ordered.groupby("_o", sort=True):
+        tid = grp["transcript_id"].iat[0]
+        sguid = stable_guid("source", tid)
+        paras = [paragraph_text(t) for t in grp["text"]]
+        text = "\n".join(paras) + "\n"
+        files[f"Sources/{sguid}.txt"] = text.encode("utf-8")
+        src = ET.SubElement(sources_el, q("TextSource"), {
+            "guid": sguid, "name": _clean(tid), "plainTextPath": f"internal://{sguid}.txt"})
+        bounds = core.unit_boundaries(text, offsets)
+        pos = 0
+        for para, seg in zip(paras, grp.to_dict("records")):
+            a, b = pos, pos + len(para)
+            pos = b + 1
+            ua, ub = int(bounds[a]), int(bounds[b])
+            seg_rows.append({**{c: seg[c] for c in tables.SEGMENT_COLUMNS},
+                             "source_guid": sguid, "start_position": ua, "end_position": ub,
+                             "offset_unit": offsets})
+            coded = by_seg.get(seg["segment_id"])
+            if coded is None:
+                continue
+            for coder, cg in coded.groupby("coder", sort=True):
+                sel_guid = stable_guid("selection", seg["segment_id"], coder)
+                sel = ET.SubElement(src, q("PlainTextSelection"), {
+                    "guid": sel_guid, "name": _clean(para[:60]), "startPosition": str(ua),
+                    "endPosition": str(ub), "creatingUser": user_guid[coder]})
+                for row in cg.sort_values(list(tables.CODE_KEY)).to_dict("records"):
+                    triple = (row["theme"], row["valence"], row["subtheme"])
+                    cguid = stable_guid("coding", seg["segment_id"], coder, *triple)
+                    coding = ET.SubElement(sel, q("Coding"), {"guid": cguid,
+                                                              "creatingUser": user_guid[coder]})
+                    ET.SubElement(coding, q("CodeRef"), {"targetGUID": code_guid[triple]})
+                    if "confidence" in row and pd.notna(row.get("confidence")):
+                        conf_rows.append({"coding_guid": cguid, "selection_guid": sel_guid,
+                                          "segment_id": seg["segment_id"], "coder": coder,
+                                          "theme": triple[0], "valence": triple[1],
+                                          "subtheme": triple[2],
+                                          "confidence": row["confidence"],
+                                          **({"needs_review": row["needs_review"]}
+                                             if "needs_review" in row else {})})
+    members = {"project.qde": _xml_bytes(root)}
+    members.update(sorted(files.items()))
+    members[SIDECAR_SEGMENTS] = pd.DataFrame(seg_rows).to_csv(
+        index=False, lineterminator="\n").encode("utf-8")
+    if conf_rows:
+        members[SIDECAR_CONFIDENCE] = pd.DataFrame(conf_rows).to_csv(
+            index=False, lineterminator="\n").encode("utf-8")
+    return deterministic_zip(members)
+
+
+def deterministic_zip(members: dict[str, bytes]) -> bytes:
+    """A ZIP archive of ``members`` in the given order, with fixed dates and permissions."""
+    buf = _io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in members.items():
+            info = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            info.create_system = 3
+            zf.writestr(info, data, compresslevel=9)
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------- validation
+def schema_path(kind: str) -> Path:
+    """Path of the vendored ``Project.xsd`` (``kind="project"``) or ``Codebook.xsd``."""
+    from themeassist.io import data_path
+
+    return data_path("schemas", {"project": "Project.xsd", "codebook": "Codebook.xsd"}[kind])
+
+
+def validate_xml(data: bytes, kind: str) -> list[str]:
+    """Errors of ``data`` against the vendored REFI-QDA schema (empty list when valid).
+
+    Needs ``lxml`` (a development dependency); used by the tests on every file written.
+    """
+    try:
+        from lxml import etree
+    except ImportError:  # pragma: no cover - lxml is a dev dependency
+        raise InputError("schema validation needs the 'lxml' package (pip install lxml)") from None
+    schema = etree.XMLSchema(etree.parse(str(schema_path(kind))))
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    doc = etree.fromstring(data, parser)
+    if schema.validate(doc):
+        return []
+    return [f"line {e.line}: {e.message}" for e in schema.error_log]
