@@ -477,3 +477,93 @@ def reading(path: str | Path) -> Iterator[Path]:
         raise (err if err.path else err.with_path(path)) from None
     except (UnicodeDecodeError, ValueError, KeyError) as err:
         raise InputError(f"cannot read: {err}", path=path) from None
+
+
+# --------------------------------------------------------------------------- stats outputs
+def stats_folder_name(coder: str) -> str:
+    """A coder's name made safe as a folder name (same rule as ``pipeline.safe_name``).
+
+    Examples
+    --------
+    >>> stats_folder_name("model:tfidf@ab12")
+    'model-tfidf-ab12'
+    """
+    import re
+
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", str(coder)).strip("-.") or "coder"
+
+
+def stats_outputs(results: Mapping[str, Any], comparison: Mapping[str, Any] | None = None, *,
+                  figures: bool = True, prefix: str = "") -> tuple[list[str], list]:
+    """The files of ``themeassist stats`` for :func:`themeassist.stats.run` results.
+
+    Returns the output names (relative to the output folder, under ``prefix``) and one
+    function per group of files that writes them into an :class:`OutputDir`, so a caller
+    can check the names first (``OutputDir(out, planned=names)``) and then write:
+    per coder ``theme_counts``, ``appendix``, ``per_question``, ``top_subthemes`` (CSV and
+    Markdown), ``summary.json``, ``group_shares.csv`` and ``figures/`` (PNG and SVG); with
+    two or more coders each in ``<coder>/`` (see :func:`stats_folder_name`) plus
+    ``comparison.csv/.md``, ``comparison_selected.csv/.md``, ``comparison.json`` and
+    ``figures/comparison_counts``.
+    """
+    from themeassist.report import stats_figures as figs
+
+    names: list[str] = []
+    writers: list = []
+
+    def table(df, stem):
+        names.extend([f"{stem}.csv", f"{stem}.md"])
+        writers.append(lambda st: (st.table(df, f"{stem}.csv"),
+                                   st.text(to_markdown(df), f"{stem}.md")))
+
+    def figure(make, stem):
+        if figures:
+            names.extend([f"{stem}.png", f"{stem}.svg"])
+            writers.append(lambda st: st.figure(make(), stem))
+
+    def js(obj, name):
+        names.append(name)
+        writers.append(lambda st: st.json(obj, name))
+
+    folders: dict[str, str] = {}
+    for coder in results:
+        if len(results) == 1:
+            folders[coder] = ""
+            continue
+        base, k = stats_folder_name(coder), 2
+        name = base
+        while name.casefold() in {f.casefold() for f in folders.values()}:
+            name, k = f"{base}-{k}", k + 1
+        folders[coder] = name
+    for coder, folder in folders.items():
+        r = results[coder]
+        p = prefix + (f"{folder}/" if folder else "")
+        table(r.theme_counts, f"{p}theme_counts")
+        js(r.summary, f"{p}summary.json")
+        table(r.appendix, f"{p}appendix")
+        title = f"Codes per theme ({coder})" if len(results) > 1 else "Codes per theme"
+        figure(lambda r=r, title=title: figs.theme_frequency(r.theme_counts, r.summary, title),
+               f"{p}figures/theme_frequency")
+        if r.per_question is not None:
+            table(r.per_question, f"{p}per_question")
+            names.append(f"{p}group_shares.csv")
+            writers.append(lambda st, r=r, p=p: st.table(r.group_shares, f"{p}group_shares.csv"))
+            ts = r.top_subthemes
+            top = ts.assign(  # quotes in one cell, each in curly quotes
+                quotes=[" ".join(f"\u201c{q}\u201d" for q in qs) for qs in ts["quotes"]],
+                quote_segments=["; ".join(s) for s in ts["quote_segments"]])
+            table(top, f"{p}top_subthemes")
+            for q in r.selected:
+                figure(lambda r=r, q=q: figs.question_shares(r.per_question, q),
+                       f"{p}figures/question_{stats_folder_name(q)}")
+    if comparison is not None:
+        table(comparison["counts"], f"{prefix}comparison")
+        if comparison["selected"] is not None:
+            table(comparison["selected"], f"{prefix}comparison_selected")
+        js({**{k: comparison[k] for k in ("coders", "reference", "verdict", "pairs", "major")},
+            "selected": {c: results[c].selected for c in results},
+            "folders": {c: folders[c] for c in results}}, f"{prefix}comparison.json")
+        figure(lambda: figs.compare_counts(comparison["counts"], comparison["coders"],
+                                           "Codes per theme by coder"),
+               f"{prefix}figures/comparison_counts")
+    return names, writers
