@@ -249,7 +249,7 @@ def table_bytes(df: pd.DataFrame, suffix: str) -> bytes:
                      got=suffix)
 
 
-def figure_bytes(fig, fmt: str) -> bytes:
+def figure_bytes(fig, fmt: str, dpi: float | None = None) -> bytes:
     """A figure's PNG or SVG bytes, without a creation date, so reruns are byte-identical."""
     import io as _io
 
@@ -260,7 +260,7 @@ def figure_bytes(fig, fmt: str) -> bytes:
     buf = _io.BytesIO()
     metadata = {"Date": None} if fmt == "svg" else {"Software": None} if fmt == "png" else {}
     with plt.rc_context({k: v for k, v in RC.items() if k.startswith(("svg.", "savefig."))}):
-        fig.savefig(buf, format=fmt, metadata=metadata)
+        fig.savefig(buf, format=fmt, metadata=metadata, **({"dpi": dpi} if dpi else {}))
     plt.close(fig)
     return buf.getvalue()
 

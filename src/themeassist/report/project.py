@@ -1,0 +1,269 @@
+"""Gather a run's results into the HTML report (sections in the order a researcher reads)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from themeassist import __version__, io
+from themeassist.report.html import Report, Section, render_report
+
+
+def _png(fig) -> bytes:
+    # Screen resolution keeps the one-file report light; the PNG/SVG files beside it are
+    # the print-quality versions.
+    return io.figure_bytes(fig, "png", dpi=110)
+
+
+def _num(v, digits: int = 2) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "undefined"
+    return f"{v:.{digits}f}"
+
+
+def build_report(project, result) -> str:
+    """The whole report for a :class:`themeassist.pipeline.RunResult`."""
+    d = result.data
+    rep = Report(
+        title=f"themeassist report: {project.name}",
+        subtitle=("First-pass thematic analysis with machine pre-labels, measured against "
+                  "human coding. Generated locally by themeassist " + __version__ + "."),
+        footer=("Made with themeassist " + __version__ + ". Everything was computed on this "
+                "machine; no text left it. The method follows Thomson, Waterson & Chatterjee "
+                "(2024), Int J Equity Health 23, 135, doi:10.1186/s12939-024-02216-1 (CC BY 4.0)."),
+    )
+    rep.sections.append(_glance(d))
+    rep.sections.append(_candidates(d))
+    rep.sections.append(_model(d))
+    rep.sections.append(_agreement(d))
+    rep.sections.append(_stats(d))
+    rep.sections.append(_methods(project, result))
+    return render_report(rep)
+
+
+def _glance(d) -> Section:
+    s = Section("glance", "The project at a glance")
+    seg = d["segments"]
+    part = seg[seg["role"] != "facilitator"]
+    speakers = part.loc[part["speaker"] != "", ["transcript_id", "speaker"]].drop_duplicates()
+    cards = {"transcripts": seg["transcript_id"].nunique(), "participants": len(speakers),
+             "segments": len(seg), "participant segments": len(part)}
+    human = d["human"]
+    for c in d["human_coders"]:
+        cards[f"codes by {c}"] = int((human["coder"] == c).sum())
+    if d.get("machine") is not None:
+        cards["machine codes"] = len(d["machine"])
+    s.add("cards", cards)
+    summary = d["ingest_summary"].drop(columns=[c for c in ("file",) if c in d["ingest_summary"]])
+    s.add("table", summary, "Ingest summary, one row per transcript.")
+    s.add("note", f"Embedding model: {d.get('embedding_model')}. Codebook: "
+                  f"{d['codebook']['theme'].nunique()} themes, {len(d['codebook'])} codes.")
+    return s
+
+
+def _candidates(d) -> Section:
+    s = Section("candidates", "Candidate subthemes (inductive discovery)")
+    cand = d.get("candidates")
+    if cand is None:
+        s.skipped = "discovery did not run"
+        return s
+    diag = d.get("discovery", {})
+    bits = [f"{len(cand)} candidate subthemes from {diag.get('n_clustered', '?')} participant "
+            "segments"]
+    for key, label in (("outlier_share", "left unassigned"),
+                       ("ari_mean", "mean adjusted Rand index between runs")):
+        if isinstance(diag.get(key), (int, float)):
+            bits.append(f"{label}: {diag[key]:.2f}")
+    s.add("text", "; ".join(bits) + ". Candidates are proposals for a researcher to name, "
+          "merge or reject, not findings.")
+    from themeassist.report import discover_figures
+
+    s.add("figure", _png(discover_figures.size_chart(cand)), "Candidate sizes.")
+    cols = [c for c in ("candidate_id", "label", "size", "keywords", "nearest_subtheme",
+                        "similarity", "is_new", "stability", "speakers") if c in cand.columns]
+    s.add("table", cand[cols], "The candidates; the quotes are in candidates.csv and "
+          "discover/map.html shows every segment.")
+    if "quotes" in cand.columns:
+        for _, row in cand.head(5).iterrows():
+            s.add("heading", f"{row['label']} ({row['size']} segments)")
+            quotes = row["quotes"]
+            if isinstance(quotes, str):
+                import json
+
+                quotes = json.loads(quotes) if quotes.startswith("[") else [quotes]
+            s.add("quotes", list(quotes)[:3])
+    return s
+
+
+def _model(d) -> Section:
+    s = Section("model", "The model card")
+    model = d.get("model")
+    if model is None:
+        s.skipped = "no model was trained"
+        return s
+    from themeassist.report import classify_figures
+
+    s.add("text", f"Model {model.name_}, on embeddings {model.embedding_model_}; default "
+                  f"confidence threshold {_num(model.threshold_)} (labels below it are marked "
+                  "needs review). Trained on coder "
+                  f"{d.get('primary_coder') or '(none: zero-shot from the codebook text)'}.")
+    ev = model.evaluation_ or {}
+    levels = ev.get("levels") or {}
+    rows = []
+    for level, m in levels.items():
+        if isinstance(m, dict):
+            rows.append({"level": level, **{k: m.get(k) for k in
+                         ("n", "kappa", "ac1", "accuracy", "macro_f1", "ece") if k in m}})
+    if rows:
+        s.add("table", pd.DataFrame(rows), "Cross-validated, grouped by transcript: the model "
+              "never saw the focus group it was scored on.")
+        figs = [(_png(classify_figures.coverage_agreement_figure(ev, model.threshold_)),
+                 "Coverage against agreement: kappa on the segments labelled at or above each "
+                 "confidence threshold."),
+                (_png(classify_figures.reliability_figure(ev)),
+                 "Reliability diagram: stated confidence against observed accuracy.")]
+        s.add("figures", figs)
+    else:
+        s.add("note", "No cross-validated evaluation (needs human coding of two or more "
+                      "transcripts).")
+    if d.get("held_out"):
+        s.add("note", "machine.csv holds held-out labels: each coded transcript was labelled "
+                      "by a model trained on the other transcripts only ("
+                      + ", ".join(d["held_out"]) + ").")
+    return s
+
+
+def _agreement(d) -> Section:
+    s = Section("agreement", "Agreement between coders")
+    reps = d.get("agreement") or {}
+    if not reps:
+        s.skipped = "no human coding to compare the machine with"
+        return s
+    from themeassist.report import agree_figures
+
+    names = ["percent_agreement", "cohen_kappa", "scott_pi", "fleiss_kappa",
+             "krippendorff_alpha", "gwet_ac1", "brennan_prediger"]
+    rows = []
+    for item in reps.values():
+        r = item["report"]
+        row = {"coders": f"{item['a']} vs {item['b']}", "units": r.get("n_units")}
+        for n in names:
+            ci = (r.get("ci") or {}).get(n)
+            row[n] = _num(r.get(n)) + (f" [{_num(ci[0])}, {_num(ci[1])}]" if ci else "")
+        rows.append(row)
+    level = next(iter(reps.values()))["report"].get("level")
+    s.add("table", pd.DataFrame(rows), f"Coefficients at the {level} level with 95% bootstrap "
+          "intervals; each pair on the transcripts both coders coded; an uncoded segment "
+          "counts as the category 'none'.")
+    for item in reps.values():
+        a, b, r = item["a"], item["b"], item["report"]
+        s.add("heading", f"{a} vs {b}")
+        conf = item["confusion"]
+        if conf is not None and len(conf):
+            s.add("figure", _png(agree_figures.confusion_heatmap(conf, title=f"{a} vs {b}")),
+                  "Confusion matrix (rows: first coder, columns: second).")
+        per_code = pd.DataFrame(r.get("per_code") or [])
+        if len(per_code):
+            s.add("table", per_code.head(25), "Per code: how often each coder used it, and "
+                  "their agreement on it.")
+        dis = item["disagreements"]
+        if dis is not None and len(dis):
+            s.add("table", dis.head(10), "Disagreements, the machine's most confident first: "
+                  "the agenda for a reconciliation meeting (all in disagreements.csv).")
+    return s
+
+
+def _stats(d) -> Section:
+    s = Section("stats", "The study's statistics, human and machine side by side")
+    results = d.get("stats") or {}
+    if not results:
+        s.skipped = "no coding"
+        return s
+    from themeassist.report import stats_figures
+
+    comp = d.get("comparison")
+    if comp:
+        s.add("verdict", comp["verdict"])
+        s.add("table", comp["counts"], "Codes per theme by coder (after de-duplication).")
+        s.add("figure", _png(stats_figures.compare_counts(comp["counts"], comp["coders"],
+                                                         "Codes per theme by coder")), "")
+    figs = []
+    for coder, r in results.items():
+        figs.append((_png(stats_figures.theme_frequency(r.theme_counts, r.summary,
+                                                        f"Codes per theme ({coder})")),
+                     f"{coder}: mean {_num(r.summary.get('mean'))}, SD "
+                     f"{_num(r.summary.get('sd'))}; themes above the mean are major."))
+    s.add("figures", figs)
+    for coder, r in results.items():
+        s.add("heading", f"Appendix 1 table ({coder})")
+        s.add("table", r.appendix)
+    coders = list(results)
+    first = results[coders[0]]
+    if first.per_question is not None:
+        s.add("heading", "Per question: mean share per theme over focus groups, +/- 1 SD")
+        for q in first.selected:
+            figs = []
+            for coder in coders:
+                r = results[coder]
+                if r.per_question is not None and q in set(r.per_question["question"]):
+                    figs.append((_png(stats_figures.question_shares(
+                        r.per_question, q, title=f"Question {q} ({coder})")),
+                        f"Question {q}, {coder}: selected themes = "
+                        + ", ".join(r.selected.get(q, []))))
+            s.add("figures", figs)
+        for coder in coders:
+            r = results[coder]
+            if r.top_subthemes is not None and len(r.top_subthemes):
+                top = r.top_subthemes.copy()
+                if "quotes" in top.columns:
+                    top["quotes"] = [" | ".join(q) if isinstance(q, (list, tuple)) else q
+                                     for q in top["quotes"]]
+                top = top.drop(columns=[c for c in ("quote_segments",) if c in top.columns])
+                s.add("table", top, f"The 50% tables ({coder}): for each selected theme, its "
+                      "five most frequent subthemes on the question, with example quotations.")
+    return s
+
+
+def _methods(project, result) -> Section:
+    d = result.data
+    s = Section("methods", "Methods paragraph (adapt for your paper)")
+    model = d.get("model")
+    versions = io.package_versions()
+    n_tr = d["segments"]["transcript_id"].nunique()
+    coders = d["human_coders"]
+    text = (
+        f"Transcripts of {n_tr} focus groups were segmented into paragraphs within speaker "
+        f"turns and each paragraph assigned to the question it answered (themeassist "
+        f"{__version__}). Paragraphs were embedded with the sentence-transformers model "
+        f"{d.get('embedding_model')} on a local computer; no data left it. Candidate "
+        f"subthemes were proposed inductively by reducing the embeddings with UMAP and "
+        f"clustering them (seed {project.discover.seed}, {project.discover.runs} runs for "
+        f"stability), and described with class-based TF-IDF keywords and representative "
+        f"quotations. ")
+    if model is not None and coders:
+        text += (
+            f"A classifier (logistic regression on the embeddings with the question and "
+            f"neighbouring paragraphs as context, probabilities calibrated on held-out data) "
+            f"was trained on coder {d.get('primary_coder')}'s coding against the codebook "
+            f"and evaluated by cross-validation grouped by focus group; each focus group was "
+            f"pre-labelled by a model that had not seen it. Labels with a confidence below "
+            f"{_num(model.threshold_)} were marked for review. Agreement between the machine "
+            f"and each human coder, and between human coders, was measured with Cohen's kappa, "
+            f"Krippendorff's alpha and Gwet's AC1 at the {project.agree.level} level, with "
+            f"95% percentile bootstrap intervals ({project.agree.bootstrap} resamples). ")
+    elif model is not None:
+        text += ("Segments were pre-labelled zero-shot from the codebook's text, without human "
+                 "coding; no agreement could be measured. ")
+    text += (
+        "Codes were counted per theme after counting similar comments by the same participant "
+        f"on the same {project.stats.dedup_scope} once; themes with more codes than the mean "
+        "were classed as major, and per question the themes making up half of the codes "
+        "(mean share over focus groups, +/- 1 SD) were tabulated, following Thomson, "
+        "Waterson & Chatterjee (2024). Report the agreement coefficients with their "
+        "intervals, the share of labels marked for review, and whether the major themes and "
+        "per-question selections agree between human and machine coding.\n\nVersions: "
+        + ", ".join(f"{k} {v}" for k, v in versions.items() if v))
+    s.add("pre", text)
+    return s
