@@ -449,7 +449,10 @@ def _agree_stage(project, out, segments, codebook, human, result, bootstrap) -> 
         seen_a = set(_transcripts_of(everything[everything["coder"] == a], segments))
         seen_b = set(_transcripts_of(everything[everything["coder"] == b], segments))
         both = seen_a & seen_b if not b.startswith("model:") else seen_a
-        units = segments[segments["transcript_id"].isin(both)].reset_index(drop=True)
+        # Units: participants' segments of the transcripts both coded (facilitators' turns
+        # are never coded and would inflate agreement on "none").
+        units = segments[segments["transcript_id"].isin(both)
+                         & _participant_mask(segments)].reset_index(drop=True)
         cod = everything[everything["coder"].isin([a, b])
                          & everything["segment_id"].isin(units["segment_id"])]
         name = f"{safe_name(a)}_vs_{safe_name(b)}"

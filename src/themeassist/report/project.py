@@ -155,8 +155,8 @@ def _agreement(d) -> Section:
         rows.append(row)
     level = next(iter(reps.values()))["report"].get("level")
     s.add("table", pd.DataFrame(rows), f"Coefficients at the {level} level with 95% bootstrap "
-          "intervals; each pair on the transcripts both coders coded; an uncoded segment "
-          "counts as the category 'none'.")
+          "intervals; units are the participants' segments of the transcripts both coders "
+          "coded; an uncoded segment counts as the category 'none'.")
     for item in reps.values():
         a, b, r = item["a"], item["b"], item["report"]
         s.add("heading", f"{a} vs {b}")
@@ -185,7 +185,8 @@ def _stats(d) -> Section:
 
     comp = d.get("comparison")
     if comp:
-        s.add("verdict", comp["verdict"])
+        for line in str(comp["verdict"]).split(" | "):
+            s.add("verdict", line)
         s.add("table", comp["counts"], "Codes per theme by coder (after de-duplication).")
         s.add("figure", _png(stats_figures.compare_counts(comp["counts"], comp["coders"],
                                                          "Codes per theme by coder")), "")

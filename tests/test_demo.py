@@ -1,0 +1,111 @@
+"""End to end: the bundled demo through the real pipeline (real model, real clustering).
+
+One demo run per test session is shared by the tests below; it runs with every internet
+socket blocked, so its success proves no network is used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from themeassist.cli import app
+from themeassist.offline import block_sockets
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("demo") / "out"
+    with block_sockets():
+        res = runner.invoke(app, ["demo", "--out", str(out)])
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    assert "report.html" in res.output
+    return out
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name not in ("manifest.json", ".stages.json")}
+
+
+def test_demo_writes_every_stage(demo_dir):
+    for name in ("segments.csv", "ingest_summary.csv", "machine.csv", "report.html",
+                 "manifest.json", "model/model_card.json", "discover/candidates.csv",
+                 "discover/assignments.csv", "stats/comparison.json"):
+        assert (demo_dir / name).is_file(), name
+    pairs = sorted(p.name for p in (demo_dir / "agreement").iterdir())
+    assert any(p.startswith("A_vs_model-") for p in pairs) and "A_vs_B" in pairs
+    agreement = json.loads(next((demo_dir / "agreement").glob("A_vs_model-*/agreement.json"))
+                           .read_text())
+    for key in ("n_units", "coders", "level", "percent_agreement", "cohen_kappa", "scott_pi",
+                "fleiss_kappa", "krippendorff_alpha", "gwet_ac1", "brennan_prediger", "ci",
+                "per_code"):
+        assert key in agreement
+    manifest = json.loads((demo_dir / "manifest.json").read_text())
+    assert manifest["embedding_model"].startswith("all-MiniLM-L6-v2@53aa51172d14")
+    assert all(len(item["sha256"]) == 64 for item in manifest["inputs"]["transcripts"])
+
+
+def test_machine_labels_are_held_out_and_confident(demo_dir):
+    import pandas as pd
+
+    machine = pd.read_csv(demo_dir / "machine.csv")
+    assert machine["coder"].str.startswith("model:").all()
+    assert machine["confidence"].between(0, 1).all()
+    report = (demo_dir / "report.html").read_text(encoding="utf-8")
+    assert "held-out labels" in report
+
+
+def test_rerun_reuses_stages_and_changes_nothing(demo_dir):
+    before = _digests(demo_dir)
+    with block_sockets():
+        res = runner.invoke(app, ["demo", "--out", str(demo_dir)])
+    assert res.exit_code == 0, res.output
+    assert "discover: reused" in res.output and "train: reused" in res.output
+    assert _digests(demo_dir) == before
+
+
+def test_report_is_self_contained(demo_dir):
+    page = (demo_dir / "report.html").read_text(encoding="utf-8")
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
+    assert page.count("data:image/png;base64,") >= 8
+    for section in ("glance", "candidates", "model", "agreement", "stats", "methods"):
+        assert f'id="{section}"' in page
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed "
+                    "(.ci/run installs it)")
+def test_report_renders_in_headless_chromium(demo_dir, tmp_path):
+    # A copy of the report with a probe that, once loaded, writes into the title how many
+    # images decoded; the copy drops the page's script ban so the probe can run.
+    page = (demo_dir / "report.html").read_text(encoding="utf-8")
+    page = re.sub(r"<meta http-equiv=Content-Security-Policy[^>]*>", "", page)
+    probe = ("<script>window.addEventListener('load',()=>{const i=[...document.images];"
+             "document.title='IMAGES '+i.filter(x=>x.complete&&x.naturalWidth>0).length+'/'"
+             "+i.length;});</script>")
+    (tmp_path / "r.html").write_text(page.replace("</body>", probe + "</body>"), encoding="utf-8")
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0",
+           "--virtual-time-budget=5000", "--dump-dom", (tmp_path / "r.html").as_uri()]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    title = re.search(r"<title>IMAGES (\d+)/(\d+)</title>", res.stdout)
+    assert title, res.stderr[-2000:]
+    ok, total = map(int, title.groups())
+    assert total >= 8 and ok == total
+    console_errors = [line for line in res.stderr.splitlines()
+                      if "CONSOLE" in line and ("Error" in line or "Refused" in line)]
+    assert console_errors == []
