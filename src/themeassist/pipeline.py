@@ -297,8 +297,10 @@ def _discover_stage(project, out, cache, inputs_key, segments, vectors, codebook
         st.json(diag, "discovery.json")
     _write_dir(folder, write)
     cache.done("discover", key)
-    result.data.update(candidates=found.candidates, assignments=found.assignments,
-                       discovery=diag)
+    # Read back what was written, so a fresh run and a reusing run report the same.
+    result.data.update(candidates=_read_typed(folder / "candidates.csv"),
+                       assignments=_read_typed(folder / "assignments.csv"),
+                       discovery=json.loads((folder / "discovery.json").read_text("utf-8")))
     return f"{len(found.candidates)} candidate subthemes"
 
 
@@ -352,6 +354,7 @@ def _train_stage(project, out, cache, inputs_key, segments, vectors, codebook, b
             st.figure(figs.reliability_figure(ev), "reliability")
     _write_dir(folder, write)
     cache.done("train", key)
+    model = modelstore.load_model(folder)  # as a reusing run will see it
     result.data.update(model=model, model_name=model.name_)
     what = (f"trained on coder {primary}'s {len(train_codings)} codes in {n_groups} transcripts"
             if primary is not None else "zero-shot model from the codebook text (no human coding)")
@@ -390,9 +393,11 @@ def _label_stage(project, out, cache, inputs_key, segments, vectors, codebook, b
     settings = {**project.train.model_dump(mode="json"), **project.label.model_dump(mode="json")}
     key = _key("label", inputs_key, settings, model.name_)
     path = out / "machine.csv"
-    if cache.fresh("label", key, path):
+    info_path = out / "labels.json"
+    if cache.fresh("label", key, path, info_path):
         machine = io.read_codings(path, codebook, segments)
-        result.data["machine"] = machine
+        info = json.loads(info_path.read_text("utf-8"))
+        result.data.update(machine=machine, held_out=info["held_out"])
         return f"reused {len(machine)} machine codes"
     threshold = project.label.threshold if project.label.threshold is not None else model.threshold_
     train_segments, train_codings = _coder_universe(segments, human, primary)
@@ -419,7 +424,12 @@ def _label_stage(project, out, cache, inputs_key, segments, vectors, codebook, b
         parts.append(labels.assign(coder=model.name_))
     machine = pd.concat(parts, ignore_index=True)
     io.write_table(machine, path, force=True)
+    io.write_json({"model": model.name_, "threshold": threshold, "held_out": held_out,
+                   "labelled_by_final_model": [t for t in segments["transcript_id"].unique()
+                                               if t not in held_out],
+                   "method": "held-out-by-transcript.v1"}, info_path, force=True)
     cache.done("label", key)
+    machine = io.read_codings(path, codebook, segments)  # as a reusing run will see it
     result.data.update(machine=machine, held_out=held_out)
     review = int(machine["needs_review"].sum()) if "needs_review" in machine else 0
     how = (f"held-out labels for {len(held_out)} coded transcripts" if held_out
