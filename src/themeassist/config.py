@@ -55,16 +55,34 @@ class EmbeddingSettings(_Section):
 
 
 class DiscoverSettings(_Section):
+    """Settings of :func:`themeassist.discover.discover` (same names, same defaults)."""
+
     seed: int = 0
+    #: Seeded runs combined into the result and used for the stability figures.
     runs: int = Field(5, ge=1)
-    #: null = chosen from the corpus size.
+    #: null = chosen from the corpus size (about sqrt(n / 5) candidates).
+    n_candidates: int | None = Field(None, ge=1)
+    #: null = chosen from the corpus size; smaller groups are reassigned.
     min_cluster_size: int | None = Field(None, ge=2)
     n_neighbors: int | None = Field(None, ge=2)
     n_components: int = Field(5, ge=2)
     #: Segments with fewer words are set aside, not clustered.
     min_words: int = Field(4, ge=0)
+    #: Weight of the segment's question in clustering (0 = ignore the question).
+    question_weight: float = Field(0.5, ge=0)
+    #: Outliers less similar (cosine) to every candidate stay unassigned.
+    min_similarity: float = Field(0.1, ge=-1, le=1)
+    #: Assignments with a lower probability are marked below_floor.
+    probability_floor: float = Field(0.3, ge=0, le=1)
+    #: A candidate less similar than this to every codebook entry is marked new.
+    new_threshold: float = Field(0.35, ge=-1, le=1)
     #: Assign segments that clearly match a codebook entry first, cluster only the rest.
     codebook_first: bool = False
+    #: Similarity at which a segment "clearly matches" an entry (codebook-first mode).
+    match_threshold: float = Field(0.55, ge=-1, le=1)
+    #: Clustering of each run's reduced space: "kmeans" (default), "ward" or "hdbscan"
+    #: (BERTopic's clusterer; its noise points are reassigned like any outlier).
+    algorithm: Literal["kmeans", "ward", "hdbscan"] = "kmeans"
 
 
 class TrainSettings(_Section):

@@ -1,14 +1,55 @@
-"""`themeassist suggest`: placeholder until its issue lands."""
+"""`themeassist suggest`: which segments to code next (active learning)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 from themeassist.cli._app import app
+from themeassist.cli._util import corpus_option, echo, force_option, seed_option, user_errors
 
 
 @app.command("suggest")
-def suggest_cli() -> None:
-    """Not built yet."""
-    typer.secho("error: 'suggest' is not built yet", err=True)
-    raise typer.Exit(2)
+def suggest_cli(
+    model_dir: Path = typer.Option(..., "--model", "-m", file_okay=False,
+                                   help="MODEL_DIR written by themeassist train."),
+    corpus: Path = corpus_option(required=True),
+    n: int = typer.Option(20, "-n", "--n", min=1, help="How many segments to suggest."),
+    codings: Path = typer.Option(
+        None, "--codings", "-c", dir_okay=False,
+        help="Codings already made: those segments are never suggested."),
+    out: Path = typer.Option(None, "--out", "-o", dir_okay=False,
+                             help="Write the suggestions as a table (default: print them)."),
+    seed: int = seed_option(),
+    force: bool = force_option(),
+) -> None:
+    """List the uncoded segments that would most improve the model if coded next.
+
+    Uncertain and diverse: high uncertainty, far from what is already coded.
+
+    Example: themeassist suggest -m model/ -s segments.csv -c human.csv -n 20
+    """
+    with user_errors():
+        from themeassist import classify, io, modelstore
+        from themeassist.embed import Embedder
+
+        if out is not None:
+            io._check_writable(out, force)
+        model = modelstore.load_model(model_dir)
+        segments = io.read_segments(corpus)
+        coded = []
+        if codings is not None:
+            coded = io.read_codings(codings, model.codebook_, segments)["segment_id"].unique()
+        embedder = Embedder(model.embedding_source_, show_progress=True)
+        modelstore.check_compatible(model, embedding_model=embedder.model_id)
+        emb = embedder.embed(segments["text"].tolist())
+        picks = classify.suggest(model, segments, emb, n=n, coded_ids=coded, seed=seed)
+        if out is not None:
+            io.write_table(picks, out, force=force)
+    if out is None:
+        for r in picks.itertuples(index=False):
+            text = r.text if len(r.text) <= 100 else r.text[:97] + "..."
+            echo(f"{r.rank:3d}  {r.segment_id}  u={r.uncertainty:.2f}  {text}")
+    else:
+        echo(f"suggested {len(picks)} segments to code next; wrote {out}")

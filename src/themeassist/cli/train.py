@@ -1,14 +1,107 @@
-"""`themeassist train`: placeholder until its issue lands."""
+"""`themeassist train`: a pre-labelling model from human codings (or zero-shot)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 from themeassist.cli._app import app
+from themeassist.cli._util import (
+    codebook_option,
+    corpus_option,
+    echo,
+    force_option,
+    seed_option,
+    user_errors,
+    warn,
+)
+
+#: Files train writes into MODEL_DIR besides the model itself (modelstore.FILES).
+EXTRA_OUTPUTS = ("manifest.json",)
+EVALUATION_OUTPUTS = ("evaluation_predictions.csv", "coverage_agreement.png",
+                      "coverage_agreement.svg", "reliability.png", "reliability.svg")
 
 
 @app.command("train")
-def train_cli() -> None:
-    """Not built yet."""
-    typer.secho("error: 'train' is not built yet", err=True)
-    raise typer.Exit(2)
+def train_cli(
+    corpus: Path = corpus_option(required=True),
+    codings: Path = typer.Option(
+        None, "--codings", "-c", dir_okay=False,
+        help="Human codings table; leave out for a zero-shot model from the codebook text."),
+    codebook: Path = codebook_option(required=False),
+    out: Path = typer.Option(..., "--out", "-o", file_okay=False,
+                             help="MODEL_DIR: weights, model card and manifest."),
+    evaluate: bool = typer.Option(
+        False, "--evaluate",
+        help="Cross-validate grouped by transcript; add kappa, AC1, F1, coverage curve and "
+             "calibration to the model card, with figures."),
+    folds: int = typer.Option(5, "--folds", min=2, help="Folds (by transcript) for calibration "
+                                                        "and evaluation."),
+    context: bool = typer.Option(True, "--context/--no-context",
+                                 help="Use question, neighbouring segments and role as features."),
+    feature_columns: str = typer.Option(
+        "question,role", "--feature-columns",
+        help="Segment columns used as categorical context features (one-hot), comma-separated "
+             "(e.g. question,role,prompt)."),
+    embedding_model: str = typer.Option(
+        "all-MiniLM-L6-v2", "--embedding-model",
+        help="Packaged model name or local sentence-transformers folder."),
+    seed: int = seed_option(),
+    force: bool = force_option(),
+) -> None:
+    """Train a calibrated pre-labelling model on human codings (or zero-shot from the codebook).
+
+    Example: themeassist train -s segments.csv -c human.csv -b codebook.csv -o model/ --evaluate
+    """
+    with user_errors():
+        import time
+        import warnings
+
+        from themeassist import classify, io, modelstore
+        from themeassist.embed import Embedder
+        from themeassist.errors import LittleDataWarning
+
+        started = time.perf_counter()
+        planned = list(modelstore.FILES) + list(EXTRA_OUTPUTS) + (
+            list(EVALUATION_OUTPUTS) if evaluate else [])
+        io.OutputDir(out, force=force, planned=planned)  # refuse early, before any work
+        segments = io.read_segments(corpus)
+        book = io.read_codebook(codebook)
+        human = io.read_codings(codings, book, segments) if codings is not None else None
+        embedder = Embedder(embedding_model, show_progress=True)
+        emb = embedder.embed(segments["text"].tolist())
+        book_emb = embedder.embed(classify.codebook_texts(book))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", LittleDataWarning)
+            model = classify.train_model(
+                segments, human, book, emb, seed=seed, context=context,
+                codebook_embeddings=book_emb, embedding_model=embedder.model_id,
+                embedding_source=str(embedding_model), evaluate=evaluate, folds=folds,
+                categorical=[c.strip() for c in feature_columns.split(",") if c.strip()])
+        for w in caught:
+            if issubclass(w.category, LittleDataWarning):
+                warn(str(w.message))
+        files = modelstore.model_files(model)
+        with io.OutputDir(out, force=force, planned=planned) as staged:
+            for name, data in files.items():
+                staged.bytes(data, name)
+            if evaluate and model.evaluation_:
+                from themeassist.report import classify_figures as figs
+
+                staged.table(model.evaluation_["predictions"], "evaluation_predictions.csv")
+                staged.figure(figs.coverage_agreement_figure(model.evaluation_), "coverage_agreement")
+                staged.figure(figs.reliability_figure(model.evaluation_), "reliability")
+            staged.json(io.manifest(
+                "train", inputs={"corpus": corpus, "codings": codings, "codebook": codebook},
+                settings={**model.settings_, "embedding_model": model.embedding_model_},
+                outputs=planned, extra={"model": model.name_},
+                timings={"total_seconds": round(time.perf_counter() - started, 2)}),
+                "manifest.json")
+    kind = "zero-shot model" if model.zero_shot_ else "model"
+    summary = f"trained {kind} {model.name_} on {model.training_.get('n_codings', 0)} codings"
+    if model.evaluation_:
+        ev = model.evaluation_
+        summary += (f"; cross-validated code kappa {ev['levels']['code']['kappa']:.2f}, "
+                    f"codable kappa {ev['levels']['codable']['kappa']:.2f}, ECE {ev['ece']:.3f}")
+    echo(f"{summary}; wrote {out}")

@@ -1,0 +1,174 @@
+"""Evaluate the pre-labeller on the usability think-aloud study, beside a plain baseline.
+
+Data: the researchers' own final coding of 17 think-aloud sessions (Navarro-Gallinad,
+Orlandi & O'Sullivan 2022, Semantic Web Journal; github.com/navarral/swj2022-usability-paper,
+GPL-3.0, evaluation only), turned into themeassist tables by
+``scripts/prepare_usability.py`` (default ``/work/usability``). Nothing is copied into the
+project.
+
+Both systems are cross-validated on the same folds, grouped by transcript (participant):
+no participant is ever in training and test at once.
+
+- **baseline** (issue 5): MiniLM embedding -> logistic regression (sklearn defaults),
+  trained on the first code of each coded segment; codable detection by a second logistic
+  regression on all segments (threshold 0.5); also the variant with the task (question)
+  one-hot appended.
+- **themeassist**: :func:`themeassist.classify.evaluate_model` (context features, codebook
+  prior, temperature scaling, codable threshold), whose own calibration uses inner folds
+  of the training transcripts only.
+
+Valence: the study's codes have none; with ``--valence interpretation`` (default) the
+codebook's ``valence_interpretation`` column (OUR reading of each code name, see the
+prepare script) is used as valence so that the valence level can be measured.
+
+Usage::
+
+    export THEMEASSIST_CACHE=/work/cache
+    .venv/bin/python scripts/evaluate_classifier.py [--data /work/usability] [--folds 5]
+        [--out /work/eval-classifier] [--set C=8 ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from themeassist import classify, io, tables
+from themeassist.agree import cohen_kappa
+
+
+def load(data: Path, valence: str):
+    segments = io.read_segments(data / "segments.csv")
+    book_raw = io.read_table(data / "codebook.csv")
+    cod_raw = io.read_table(data / "codings.csv")
+    if valence == "interpretation":
+        book_raw = book_raw.assign(valence=book_raw["valence_interpretation"])
+        cod_raw = cod_raw.assign(valence=cod_raw["valence_interpretation"])
+    codebook = tables.validate_codebook(book_raw, path=data / "codebook.csv")
+    codings = tables.validate_codings(cod_raw, codebook, segments, path=data / "codings.csv")
+    return segments, codebook, codings
+
+
+def baseline(segments, codings, codebook, emb, folds: int, with_task: bool) -> dict:
+    """MiniLM + logistic regression, first code per coded segment, grouped folds."""
+    from sklearn.linear_model import LogisticRegression
+
+    X = emb.astype(np.float64)
+    if with_task:
+        q = pd.get_dummies(segments["question"]).to_numpy(dtype=np.float64)
+        X = np.hstack([X, q])
+    first = codings.drop_duplicates("segment_id")
+    code_of = dict(zip(first["segment_id"], tables.code_labels(first)))
+    sid = segments["segment_id"].to_numpy()
+    y = np.array([code_of.get(s, "") for s in sid], dtype=object)
+    groups = segments["transcript_id"].to_numpy()
+    coded = y != ""
+    scope = np.isin(groups, list(set(groups[coded])))
+    pred = np.full(len(y), "", dtype=object)
+    conf = np.zeros(len(y))
+    det = np.zeros(len(y))
+    for train, test in classify._grouped_folds(groups, scope, folds):
+        tr = train & scope
+        clf = LogisticRegression(max_iter=2000).fit(X[tr & coded], y[tr & coded])
+        P = clf.predict_proba(X[test])
+        pred[test] = clf.classes_[P.argmax(1)]
+        conf[test] = P.max(1)
+        det_clf = LogisticRegression(max_iter=2000).fit(X[tr], coded[tr].astype(int))
+        det[test] = det_clf.predict_proba(X[test])[:, 1]
+    m = coded & scope
+    half = np.argsort(-conf[m], kind="stable")[: m.sum() // 2]
+    ece, _ = classify.expected_calibration_error(conf[m], y[m] == pred[m])
+    return {"kappa_coded": cohen_kappa(y[m], pred[m]),
+            "kappa_top50": cohen_kappa(y[m][half], pred[m][half]),
+            "kappa_codable": cohen_kappa(coded[scope].astype(int),
+                                         (det[scope] >= 0.5).astype(int)),
+            "ece": ece, "accuracy": float(np.mean(y[m] == pred[m]))}
+
+
+def parse_sets(pairs: list[str]) -> dict:
+    out = {}
+    for p in pairs:
+        k, v = p.split("=", 1)
+        out[k] = json.loads(v) if v[:1] in "[{0123456789-.tfn" else v
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", type=Path, default=Path("/work/usability"))
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--valence", choices=["interpretation", "none"], default="interpretation")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="Folder for evaluation.json, predictions.csv and figures.")
+    ap.add_argument("--no-baseline", action="store_true")
+    ap.add_argument("--set", nargs="*", default=[], help="Settings of train_model, KEY=VALUE.")
+    args = ap.parse_args(argv)
+    if not (args.data / "segments.csv").exists():
+        print(f"no prepared data in {args.data}: run scripts/prepare_usability.py first",
+              file=sys.stderr)
+        return 2
+    from themeassist.embed import Embedder
+
+    t0 = time.time()
+    segments, codebook, codings = load(args.data, args.valence)
+    embedder = Embedder(show_progress=False)
+    emb = embedder.embed(segments["text"].tolist())
+    cbe = embedder.embed(classify.codebook_texts(codebook))
+    print(f"data: {len(segments)} segments, {codings['segment_id'].nunique()} coded, "
+          f"{len(codings)} codings, {len(codebook)} codes, "
+          f"{segments['transcript_id'].nunique()} transcripts; embeddings {embedder.model_id}")
+    settings = parse_sets(args.set)
+    rows = {}
+    if not args.no_baseline:
+        rows["baseline (MiniLM + LR)"] = baseline(segments, codings, codebook, emb, args.folds, False)
+        rows["baseline + task one-hot"] = baseline(segments, codings, codebook, emb, args.folds, True)
+    t1 = time.time()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ev = classify.evaluate_model(segments, codings, codebook, emb, folds=args.folds,
+                                     seed=args.seed, codebook_embeddings=cbe, **settings)
+    lv = ev["levels"]
+    rows["themeassist"] = {"kappa_coded": ev["code_first"]["kappa"],
+                           "kappa_top50": ev["code_first"]["kappa_top50"],
+                           "kappa_codable": lv["codable"]["kappa"], "ece": ev["ece"],
+                           "accuracy": ev["code_first"]["accuracy"]}
+    table = pd.DataFrame(rows).T[["kappa_coded", "kappa_top50", "kappa_codable", "ece", "accuracy"]]
+    table.loc["target"] = [0.70, 0.85, 0.60, 0.05, np.nan]
+    print(f"\n{args.folds}-fold CV grouped by transcript (leave participants out); "
+          f"kappa_coded = code vs the segment's first human code")
+    print(table.round(3).to_string())
+    print("\nthemeassist, all levels (human label = first code, or the predicted one if "
+          "the segment carries it):")
+    for name, m in lv.items():
+        print(f"  {name:8s} n={m['n']:5d} kappa={m['kappa']:.3f} AC1={m['ac1']:.3f} "
+              f"acc={m['accuracy']:.3f} macroF1={m['macro_f1']:.3f}")
+    print(f"  kappa of the 50% most confident (any-code match): {ev['kappa_top50']:.3f}; "
+          f"ECE code {ev['ece']:.3f}, codable {ev['ece_codable']:.3f}; "
+          f"threshold from the curve {ev['threshold']:.3f}")
+    print("  coverage -> kappa: " + ", ".join(f"{c['coverage']:.2f}:{c['kappa']:.2f}"
+                                               for c in ev["coverage"][1::2]))
+    print(f"\ntime: themeassist {time.time() - t1:.0f} s, total {time.time() - t0:.0f} s; "
+          f"settings {settings or 'defaults'}")
+    if args.out:
+        from themeassist.report import classify_figures as cf
+
+        with io.OutputDir(args.out, force=True) as st:
+            st.json({k: v for k, v in ev.items() if k != "predictions"}, "evaluation.json")
+            st.table(ev["predictions"], "predictions.csv")
+            st.table(table.reset_index(names="system"), "comparison.csv")
+            st.figure(cf.coverage_agreement_figure(ev), "coverage_agreement")
+            st.figure(cf.reliability_figure(ev), "reliability")
+        print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

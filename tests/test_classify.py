@@ -1,0 +1,285 @@
+"""Tests of the pre-labelling core (issue 5): estimator contract, determinism, chunking,
+little data, zero-shot, calibration, evaluation and active learning.
+
+Core tests use synthetic embeddings (clusters around one centre per code) so that they are
+fast and their expected outcome is known; the CLI tests use the real embedding model.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from themeassist import classify, tables
+from themeassist.classify import CodebookClassifier
+from themeassist.errors import InputError, LittleDataWarning, ModelError
+
+DIM = 24
+
+
+@parametrize_with_checks(
+    [CodebookClassifier(), CodebookClassifier(C=10.0, temperature=2.0, class_weight="balanced")])
+def test_sklearn_estimator_contract(estimator, check):
+    check(estimator)
+
+
+def _codebook():
+    return tables.validate_codebook(pd.DataFrame({
+        "theme": ["Funding", "Funding", "Mental health", "Mental health"],
+        "valence": ["success", "challenge", "success", "challenge"],
+        "subtheme": ["Grant secured", "Short-term funding", "Peer support", "Long waiting lists"],
+    }))
+
+
+def _corpus(n_transcripts=6, per=30, seed=0, noise=0.6, coded_rate=0.6):
+    """Segments whose embeddings cluster around their code's centre; ~40% uncoded."""
+    rng = np.random.default_rng(seed)
+    book = _codebook()
+    centres = rng.normal(size=(len(book), DIM))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    uncoded_centre = -centres.mean(axis=0)
+    rows, emb, cod = [], [], []
+    for t in range(n_transcripts):
+        for p in range(per):
+            sid = tables.make_segment_id(f"t{t}", p)
+            q = str(1 + p // 10)
+            rows.append((sid, f"t{t}", p, "P", "participant", q, f"text {t} {p}"))
+            if rng.random() < coded_rate:
+                k = int(rng.integers(0, len(book)))
+                v = centres[k] + noise * rng.normal(size=DIM) / np.sqrt(DIM) * 3
+                cod.append((sid, "human", *book.loc[k, ["theme", "valence", "subtheme"]]))
+            else:
+                v = uncoded_centre + noise * rng.normal(size=DIM) / np.sqrt(DIM) * 3
+            emb.append(v / np.linalg.norm(v))
+    seg = tables.validate_segments(pd.DataFrame(rows, columns=[
+        "segment_id", "transcript_id", "position", "speaker", "role", "question", "text"]))
+    codings = pd.DataFrame(cod, columns=["segment_id", "coder", "theme", "valence", "subtheme"])
+    return seg, codings, book, np.array(emb, dtype=np.float32), centres.astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return _corpus()
+
+
+@pytest.fixture(scope="module")
+def model(corpus):
+    seg, cod, book, emb, cbe = corpus
+    return classify.train_model(seg, cod, book, emb, codebook_embeddings=cbe,
+                                embedding_model="test@000")
+
+
+def test_labels_are_a_valid_codings_table_named_after_the_model(model, corpus):
+    seg, cod, book, emb, _ = corpus
+    out = model.predict_codings(seg, emb)
+    assert model.name_.startswith("model:classify@") and (out["coder"] == model.name_).all()
+    checked = tables.validate_codings(out, book, seg)
+    assert len(checked) == len(out) > 0
+    assert out["confidence"].between(0, 1).all()
+    assert (out["needs_review"] == (out["confidence"] < model.threshold_)).all()
+    # separable clusters: the model recovers the human code for most coded segments
+    top = out[out["rank"] == 1].merge(cod, on="segment_id", suffixes=("", "_h"))
+    assert (top["subtheme"] == top["subtheme_h"]).mean() > 0.9
+
+
+def test_same_data_and_seed_give_the_same_model_and_labels(corpus):
+    from themeassist import modelstore
+
+    seg, cod, book, emb, cbe = corpus
+    a = classify.train_model(seg, cod, book, emb, codebook_embeddings=cbe, seed=3)
+    b = classify.train_model(seg, cod, book, emb, codebook_embeddings=cbe, seed=3)
+    assert a.name_ == b.name_
+    assert modelstore.model_files(a) == modelstore.model_files(b)   # byte-identical
+    pd.testing.assert_frame_equal(a.predict_codings(seg, emb), b.predict_codings(seg, emb))
+
+
+def test_transcripts_labelled_separately_or_together_give_identical_rows(model, corpus):
+    seg, _, _, emb, _ = corpus
+    together = model.predict_codings(seg, emb)
+    parts = []
+    for t in reversed(seg["transcript_id"].unique()):          # any order, one at a time
+        m = (seg["transcript_id"] == t).to_numpy()
+        parts.append(model.predict_codings(seg[m], emb[m]))
+    separately = pd.concat(parts).sort_values(["segment_id", "rank"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(together.sort_values(["segment_id", "rank"])
+                                  .reset_index(drop=True), separately)
+
+
+def test_context_uses_neighbours_within_a_transcript_only():
+    seg = tables.validate_segments(pd.DataFrame({
+        "segment_id": ["a:0", "a:1", "b:0"], "transcript_id": ["a", "a", "b"],
+        "position": [0, 1, 0], "text": ["x", "y", "z"], "question": ["1", "1", "2"]}))
+    emb = np.eye(3, dtype=np.float32)
+    spec = classify.feature_spec(seg, 3, neighbour_weight=1.0)
+    X = classify.build_features(seg, emb, spec)
+    assert X[1, 3:6].tolist() == [1, 0, 0]        # a:1's previous is a:0
+    assert X[0, 6:9].tolist() == [0, 1, 0]        # a:0's next is a:1
+    assert X[2, 3:9].tolist() == [0] * 6          # b:0 has no neighbours (not a:1)
+
+
+def test_ten_codings_do_not_crash_and_fall_back_on_the_codebook_prior(corpus):
+    seg, cod, book, emb, cbe = corpus
+    few = cod[cod["subtheme"] != "Peer support"].head(10)
+    with pytest.warns(LittleDataWarning, match="only 10 codings") as rec:
+        m = classify.train_model(seg, few, book, emb, codebook_embeddings=cbe)
+    assert "codebook text is the prior" in str(rec[0].message)
+    out = m.predict_codings(seg, emb, threshold=0.0)
+    assert len(out) > 0
+    # "Peer support" has no human example, yet the codebook prior lets the model predict it
+    # for segments that sit on its entry's embedding
+    peer = int(np.flatnonzero(book["subtheme"] == "Peer support")[0])
+    cod_peer = cod[cod["subtheme"] == "Peer support"]["segment_id"]
+    idx = seg.index[seg["segment_id"].isin(cod_peer)]
+    _, P = m.predict_proba(seg.loc[idx], emb[idx])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LittleDataWarning)
+        no_prior = classify.train_model(seg, few, book, emb, codebook_embeddings=cbe,
+                                        prior_strength=0.0)
+    _, P0 = no_prior.predict_proba(seg.loc[idx], emb[idx])
+    assert (P.argmax(1) == peer).mean() > max(0.5, (P0.argmax(1) == peer).mean())
+
+
+def test_zero_shot_model_from_the_codebook_text(corpus):
+    seg, cod, book, emb, cbe = corpus
+    m = classify.train_model(seg, None, book, emb, codebook_embeddings=cbe)
+    assert m.zero_shot_ and m.training_["n_codings"] == 0
+    codable, P = m.predict_proba(seg, emb)
+    human = cod.drop_duplicates("segment_id").merge(
+        seg.reset_index()[["index", "segment_id"]], on="segment_id")
+    want = tables.code_labels(human).map({c: i for i, c in enumerate(m.codes_)}).to_numpy()
+    assert (P[human["index"]].argmax(1) == want).mean() > 0.8
+    with pytest.raises(InputError, match="zero-shot"):
+        classify.train_model(seg, None, book, emb)
+
+
+def test_a_codebook_mismatch_is_refused_saying_which(model):
+    other = _codebook().assign(subtheme=lambda d: d["subtheme"].str.replace("Peer", "Group"))
+    with pytest.raises(ModelError, match="codebook mismatch.*'Mental health / success / Peer support'"):
+        model.check_codebook(other)
+    model.check_codebook(_codebook().iloc[::-1])        # order does not matter
+    with pytest.raises(ModelError, match="embedding model mismatch.*test@000.*other@1"):
+        model.check_embedding_model("other@1")
+
+
+def test_embeddings_of_another_size_are_refused(model, corpus):
+    seg, _, _, emb, _ = corpus
+    with pytest.raises(ModelError, match="dimensions"):
+        model.predict_codings(seg, emb[:, :10])
+
+
+def test_temperature_scaling_recovers_a_known_temperature():
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(4000, 5)) * 4
+    p = classify._softmax(z / 2.5)
+    y = np.array([rng.choice(5, p=row) for row in p])
+    assert classify.fit_temperature(z, y) == pytest.approx(2.5, rel=0.1)
+
+
+def test_expected_calibration_error_by_hand():
+    # bins: {0.9, 0.9} accuracy 1 -> |1-0.9|*0.5; {0.6, 0.6} accuracy .5 -> |.5-.6|*0.5
+    ece, bins = classify.expected_calibration_error([0.9, 0.9, 0.6, 0.6], [1, 1, 1, 0])
+    assert ece == pytest.approx(0.1)
+    assert [b["n"] for b in bins] == [2, 2]
+
+
+def test_multi_code_segments_get_two_rows(model, corpus):
+    seg, _, book, emb, cbe = corpus
+    mix = (cbe[0] + cbe[2]) / np.linalg.norm(cbe[0] + cbe[2])
+    one = seg.iloc[[0]]
+    out = model.predict_codings(one, mix[None, :], threshold=0.0)
+    codable, P = model.predict_proba(one, mix[None, :])
+    if codable[0] >= model.codable_threshold_ and np.sort(P[0])[-2] >= 0.35:
+        assert list(out["rank"]) == [1, 2]
+    second = classify.CodingModel(**{**model.__dict__, "settings_": {**model.settings_, "second_code": 0.0}})
+    out2 = second.predict_codings(one, mix[None, :], threshold=0.0, all_segments=True)
+    assert len(out2) >= 1
+
+
+def test_thin_evidence_backs_off_to_the_theme(corpus):
+    seg, cod, book, emb, cbe = corpus
+    m = classify.train_model(seg, cod, book, emb, codebook_embeddings=cbe, min_support=10_000)
+    out = m.predict_codings(seg, emb)
+    assert (out["level"] == "theme").all() and out["backed_off"].all()
+    assert (out["subtheme"] == "").all() and (out["valence"] == "").all()
+    tables.validate_codings(out, book)          # theme-level codes are valid codings
+
+
+def test_evaluation_is_grouped_by_transcript_and_reports_every_level(corpus):
+    seg, cod, book, emb, cbe = corpus
+    folds = list(classify._grouped_folds(seg["transcript_id"].to_numpy(),
+                                         np.ones(len(seg), bool), 3))
+    for train, test in folds:
+        assert not set(seg["transcript_id"][train]) & set(seg["transcript_id"][test])
+    assert np.sum([t for _, t in folds], axis=0).tolist() == [1] * len(seg)
+    ev = classify.evaluate_model(seg, cod, book, emb, folds=3, codebook_embeddings=cbe)
+    assert set(ev["levels"]) == {"codable", "theme", "code", "valence"}
+    for m in ev["levels"].values():
+        assert {"kappa", "ac1", "accuracy", "macro_f1", "per_class"} <= set(m)
+    assert ev["levels"]["code"]["kappa"] > 0.8 and ev["levels"]["codable"]["kappa"] > 0.6
+    assert ev["kappa_top50"] >= ev["levels"]["code"]["kappa"] - 1e-9
+    assert 0 <= ev["ece"] <= 0.15
+    assert [c["coverage"] for c in ev["coverage"]][-1] == 1.0
+    assert len(ev["predictions"]) == cod["segment_id"].nunique()
+
+
+def test_evaluation_of_labels_unrelated_to_the_text_finds_no_agreement(corpus):
+    seg, cod, book, emb, cbe = corpus
+    rng = np.random.default_rng(5)
+    perm = rng.permutation(len(cod))
+    shuffled = cod.assign(**{c: cod[c].to_numpy()[perm] for c in ("theme", "valence", "subtheme")}) \
+                  .drop_duplicates(["segment_id", "theme", "valence", "subtheme"])
+    ev = classify.evaluate_model(seg, shuffled, book, emb, folds=3)
+    assert abs(ev["levels"]["code"]["kappa"]) < 0.2
+
+
+def test_threshold_comes_from_the_coverage_agreement_curve():
+    conf = np.linspace(0.05, 0.95, 200)
+    human = np.array(["a", "b", "c", "d"] * 50)
+    pred = np.where(conf >= 0.7, human, np.roll(human, 1))     # right above 0.7 only
+    t = classify.choose_threshold(conf, human, pred, target_kappa=0.8)
+    assert 0.6 < t <= 0.72
+
+
+def test_suggest_picks_uncertain_diverse_uncoded_segments(model, corpus):
+    seg, cod, _, emb, _ = corpus
+    coded = cod["segment_id"].unique()
+    a = classify.suggest(model, seg, emb, n=8, coded_ids=coded, seed=1)
+    b = classify.suggest(model, seg, emb, n=8, coded_ids=coded, seed=1)
+    pd.testing.assert_frame_equal(a, b)
+    assert len(a) == 8 and not set(a["segment_id"]) & set(coded)
+    assert a["segment_id"].is_unique and (a["distance"] > 0).all()
+    with pytest.raises(InputError):
+        classify.suggest(model, seg, emb, n=0)
+
+
+def test_training_does_not_modify_its_inputs(corpus):
+    seg, cod, book, emb, cbe = corpus
+    before = (seg.copy(), cod.copy(), book.copy(), emb.copy())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        classify.train_model(seg, cod, book, emb, codebook_embeddings=cbe)
+    pd.testing.assert_frame_equal(seg, before[0])
+    pd.testing.assert_frame_equal(cod, before[1])
+    pd.testing.assert_frame_equal(book, before[2])
+    assert np.array_equal(emb, before[3])
+
+
+def test_an_unknown_feature_column_is_refused(corpus):
+    seg, cod, book, emb, cbe = corpus
+    with pytest.raises(InputError, match="feature column.*'prompt' not in the segments"):
+        classify.train_model(seg, cod, book, emb, codebook_embeddings=cbe,
+                             categorical=["question", "prompt"])
+
+
+def test_neighbour_smoothing_stays_within_a_transcript_and_off_at_zero():
+    seg = pd.DataFrame({"transcript_id": ["a", "a", "b"], "position": [0, 1, 0]})
+    prev_idx, next_idx = classify.neighbours(seg)
+    z = np.array([[3.0, 0.0], [0.0, 0.0], [0.0, 3.0]])
+    out = classify.smooth_logits(z, prev_idx, next_idx, 1.0)
+    assert out[1, 0] > out[1, 1]            # a:1 pulled towards a:0's label
+    assert np.array_equal(out[2], z[2])      # b:0 has no neighbour in its transcript
+    assert classify.smooth_logits(z, prev_idx, next_idx, 0.0) is z

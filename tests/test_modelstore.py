@@ -1,0 +1,113 @@
+"""MODEL_DIR: saved without pickle, loaded identically, refused when corrupted or mismatched."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+from tests.test_classify import _codebook, _corpus
+
+from themeassist import classify, modelstore
+from themeassist.errors import ModelError, OutputExistsError
+
+
+@pytest.fixture(scope="module")
+def data():
+    return _corpus(n_transcripts=4, per=24, seed=2)
+
+
+@pytest.fixture(scope="module")
+def model(data):
+    seg, cod, book, emb, cbe = data
+    return classify.train_model(seg, cod, book, emb, codebook_embeddings=cbe,
+                                embedding_model="test@000", embedding_source="test-model")
+
+
+@pytest.fixture
+def saved(model, tmp_path):
+    modelstore.save_model(model, tmp_path / "model")
+    return tmp_path / "model"
+
+
+def test_round_trip_gives_the_same_labels_without_unpickling(saved, model, data, monkeypatch):
+    def no_pickle(*a, **k):
+        raise AssertionError("pickle used while loading a model")
+
+    monkeypatch.setattr(pickle, "load", no_pickle)
+    monkeypatch.setattr(pickle, "loads", no_pickle)
+    monkeypatch.setattr(pickle, "Unpickler", no_pickle)
+    loaded = modelstore.load_model(saved)
+    seg, _, _, emb, _ = data
+    pd.testing.assert_frame_equal(loaded.predict_codings(seg, emb), model.predict_codings(seg, emb))
+    assert loaded.name_ == model.name_ and loaded.threshold_ == model.threshold_
+    assert loaded.embedding_model_ == "test@000" and loaded.embedding_source_ == "test-model"
+    pd.testing.assert_frame_equal(loaded.codebook_, model.codebook_)
+    assert sorted(p.name for p in saved.iterdir()) == sorted(modelstore.FILES)
+
+
+def test_saving_twice_is_byte_identical(saved, model, tmp_path):
+    modelstore.save_model(model, tmp_path / "again")
+    for name in modelstore.FILES:
+        assert (saved / name).read_bytes() == (tmp_path / "again" / name).read_bytes(), name
+
+
+def test_model_card_says_what_the_model_was_trained_on(saved, model):
+    card = json.loads((saved / modelstore.CARD_JSON).read_text())
+    assert card["embedding_model"] == "test@000"
+    assert card["codebook"]["codes"] == 4 and len(card["codebook"]["sha256"]) == 64
+    assert card["training_data"]["codings_sha256"] == model.training_["codings_sha256"]
+    assert card["versions"]["scikit-learn"] and card["settings"]["seed"] == 0
+    assert "Model card: " + model.name_ in (saved / modelstore.CARD_MD).read_text()
+
+
+def test_existing_model_dir_is_not_overwritten_without_force(saved, model):
+    before = (saved / modelstore.WEIGHTS).read_bytes()
+    with pytest.raises(OutputExistsError, match="--force"):
+        modelstore.save_model(model, saved)
+    assert (saved / modelstore.WEIGHTS).read_bytes() == before
+    modelstore.save_model(model, saved, force=True)
+
+
+@pytest.mark.parametrize("name", [modelstore.WEIGHTS, modelstore.MODEL_JSON])
+def test_tampered_files_are_refused(saved, name):
+    path = saved / name
+    data = bytearray(path.read_bytes())
+    data[-3] = (data[-3] + 1) % 256
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match=f"{name} does not match its SHA-256"):
+        modelstore.load_model(saved)
+
+
+def test_missing_or_unreadable_model_dirs_are_refused(saved, tmp_path):
+    with pytest.raises(ModelError, match="not found"):
+        modelstore.load_model(tmp_path / "nowhere")
+    (saved / modelstore.MODEL_JSON).unlink()
+    with pytest.raises(ModelError, match="model.json is missing"):
+        modelstore.load_model(saved)
+    (tmp_path / "junk").mkdir()
+    for name in modelstore.FILES:
+        (tmp_path / "junk" / name).write_text("not json")
+    with pytest.raises(ModelError, match="corrupted"):
+        modelstore.load_model(tmp_path / "junk")
+
+
+def test_label_refuses_another_codebook_or_embedding_model(saved):
+    model = modelstore.load_model(saved)
+    modelstore.check_compatible(model, codebook=_codebook(), embedding_model="test@000")
+    other = _codebook().iloc[:3]
+    with pytest.raises(ModelError, match="codebook mismatch.*1 of the model's codes are not in it"):
+        modelstore.check_compatible(model, codebook=other)
+    with pytest.raises(ModelError, match="embedding model mismatch"):
+        modelstore.check_compatible(model, embedding_model="all-MiniLM-L6-v2@53aa51172d14")
+
+
+def test_zero_shot_model_round_trips(data, tmp_path):
+    seg, _, book, emb, cbe = data
+    m = classify.train_model(seg, None, book, emb, codebook_embeddings=cbe)
+    modelstore.save_model(m, tmp_path / "zs")
+    loaded = modelstore.load_model(tmp_path / "zs")
+    assert loaded.zero_shot_
+    np.testing.assert_array_equal(loaded.predict_proba(seg, emb)[1], m.predict_proba(seg, emb)[1])
