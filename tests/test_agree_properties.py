@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -120,7 +121,7 @@ def test_proportions_at_most_one_and_nan_only_with_a_warning(name, data):
 def test_alpha_equals_the_krippendorff_package(level, data):
     import krippendorff
 
-    numeric = np.where(data == None, np.nan, data).astype(float) + 1
+    numeric = np.where(pd.isna(data), np.nan, data).astype(float) + 1
     pairable = ((~np.isnan(numeric)).sum(1) >= 2)
     values = numeric[pairable][~np.isnan(numeric[pairable])]
     if len(np.unique(values)) < 2:

@@ -1305,7 +1305,7 @@ def matrix_report(matrix_df: pd.DataFrame, metric: str = "nominal", n_boot: int 
         raise InputError("the matrix has no units", expected="one or more rows", got=0)
     df = matrix_df.replace({"": None}).astype(object).where(matrix_df.notna(), None)
     df = df.map(lambda v: None if isinstance(v, str) and v.strip() == "" else v)
-    for j, c in enumerate(df.columns):
+    for c in df.columns:
         if df[c].isna().all():
             raise InputError(f"coder {c!r} has no ratings", column=str(c),
                              expected="at least one rating", got=0)

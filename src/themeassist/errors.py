@@ -43,7 +43,7 @@ class InputError(ThemeassistError, ValueError):
         self.path, self.row, self.column = path, row, column
         self.expected, self.got = expected, got
 
-    def with_path(self, path: str | Path) -> "InputError":
+    def with_path(self, path: str | Path) -> InputError:
         """Return a copy of this error that names ``path`` (for cores that do not know it)."""
         return InputError(self.message, path=path, row=self.row, column=self.column,
                           expected=self.expected, got=self.got)

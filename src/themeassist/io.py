@@ -21,7 +21,7 @@ import platform
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
@@ -350,7 +350,7 @@ class OutputDir:
                 f"{self.out / clash[0]} exists ({len(clash)} outputs would be overwritten); "
                 "use --force to overwrite")
 
-    def __enter__(self) -> "OutputDir":
+    def __enter__(self) -> OutputDir:
         self.out.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", dir=self.out.parent))
         self._names: list[str] = []
@@ -463,7 +463,7 @@ def manifest(
         "versions": {**package_versions(), "python": platform.python_version()},
         **dict(extra or {}),
         "timings": dict(timings or {}),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 

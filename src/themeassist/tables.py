@@ -326,7 +326,7 @@ def _match_codebook(codings: pd.DataFrame, codebook: pd.DataFrame, path) -> pd.D
             # A theme-level code (no subtheme): allowed when the codebook has the theme.
             continue
         raise InputError("code not in the codebook", path=path, row=spreadsheet_row(i),
-                         column="subtheme", expected=f"a (theme, valence, subtheme) of the codebook",
+                         column="subtheme", expected="a (theme, valence, subtheme) of the codebook",
                          got=code_label(t, v, s))
     return codings.assign(valence=valence)
 

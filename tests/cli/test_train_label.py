@@ -125,10 +125,10 @@ def test_zero_shot_train_then_label_and_suggest(tmp_path):
     res = run("suggest", "--model", out, "-s", FIX / "segments.csv", "-n", "5",
               "-c", FIX / "codings.csv")
     assert res.exit_code == 0, res.output
-    lines = [l for l in res.output.splitlines() if l.strip()]
+    lines = [line for line in res.output.splitlines() if line.strip()]
     assert len(lines) == 5
     coded = set(pd.read_csv(FIX / "codings.csv")["segment_id"])
-    assert not {l.split()[1] for l in lines} & coded
+    assert not {line.split()[1] for line in lines} & coded
 
 
 def test_ten_codings_warn_how_little_was_learnt(tmp_path):

@@ -240,7 +240,7 @@ def parse_lines(
             counts[c.name.casefold()] += 0
     # Speakers seen in a prefixed form anywhere in the file (for names alone on a line).
     seen: set[str] = set()
-    for i, c in candidates.items():
+    for c in candidates.values():
         if c is not None and c.kind != "name_alone" and accept(c, counts, set(), rules):
             seen.add(c.name.casefold())
     alone_counts = Counter(c.name.casefold() for c in candidates.values()

@@ -273,7 +273,7 @@ def split_path(path: list[str], *, leaf: bool = True) -> tuple[str, str, str]:
     ('Tag', '', 'Tag')
     """
     valence, rest = "", []
-    for i, name in enumerate(path):
+    for name in path:
         key = name.casefold()
         if not valence and key in VALENCE_NAMES and len(path) > 1:
             valence = VALENCE_NAMES[key]
@@ -381,7 +381,7 @@ def build_tables(sources: list[Source], codes: pd.DataFrame, selections: pd.Data
             seg_index[src.source_id] = spans
     else:
         per_source: dict[str, set] = {}
-        for sel, src, a, b, _ in resolved:
+        for _sel, src, a, b, _ in resolved:
             chunk = src.text[a:b]
             lead = len(chunk) - len(chunk.lstrip())
             trail = len(chunk) - len(chunk.rstrip())

@@ -75,7 +75,7 @@ class Section:
     blocks: list[Block] = field(default_factory=list)
     skipped: str | None = None  # why the section is empty
 
-    def add(self, kind: str, content: object, caption: str = "") -> "Section":
+    def add(self, kind: str, content: object, caption: str = "") -> Section:
         self.blocks.append(Block(kind, content, caption))
         return self
 
