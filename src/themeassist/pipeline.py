@@ -172,6 +172,17 @@ def run_project(project: Project, out: Path | None = None, *, force: bool = Fals
         book_vectors = embedder.embed(codebook_texts(codebook))
     result.data.update(embedding_model=embedder.model_id, _embedder=embedder)
     say(f"embed: {len(vectors)} segments with {embedder.model_id}")
+    # The classifier may use the static draft-mode embedding (TrainSettings.embedding);
+    # discovery always uses the sentence-transformer.
+    train_embedder, train_vectors, train_book_vectors = embedder, vectors, book_vectors
+    if project.train.embedding != "sentence-transformer":
+        from themeassist.static_embed import make_embedder
+
+        train_embedder = make_embedder(project.embedding.model, project.train.embedding,
+                                       cache=cache_path, show_progress=True)
+        train_vectors = train_embedder.embed(segments["text"].tolist())
+        train_book_vectors = train_embedder.embed(codebook_texts(codebook))
+        say(f"embed: {len(vectors)} segments with {train_embedder.model_id} for the classifier")
     inputs_key = _key(io.frame_sha256(segments), io.frame_sha256(codebook),
                       io.frame_sha256(human), embedder.model_id)
 
@@ -183,12 +194,14 @@ def run_project(project: Project, out: Path | None = None, *, force: bool = Fals
 
     # 5. train, evaluate, label -------------------------------------------------------------
     with timed("train"):
-        result.stages["train"] = _train_stage(project, out, cache, inputs_key, segments, vectors,
-                                              codebook, book_vectors, human, embedder, result)
+        result.stages["train"] = _train_stage(project, out, cache, inputs_key, segments,
+                                              train_vectors, codebook, train_book_vectors, human,
+                                              train_embedder, result)
     say(f"train: {result.stages['train']}")
     with timed("label"):
-        result.stages["label"] = _label_stage(project, out, cache, inputs_key, segments, vectors,
-                                              codebook, book_vectors, human, result)
+        result.stages["label"] = _label_stage(project, out, cache, inputs_key, segments,
+                                              train_vectors, codebook, train_book_vectors, human,
+                                              result)
     say(f"label: {result.stages['label']}")
 
     # 6. agreement ---------------------------------------------------------------------------
@@ -340,7 +353,8 @@ def _train_stage(project, out, cache, inputs_key, segments, vectors, codebook, b
     model = classify.train_model(
         train_segments, train_codings if primary is not None else None, codebook, vectors[mask],
         seed=project.train.seed, context=project.train.context, codebook_embeddings=book_vectors,
-        embedding_model=embedder.model_id, embedding_source=str(project.embedding.model),
+        embedding_model=embedder.model_id,
+        embedding_source=getattr(embedder, "source", str(project.embedding.model)),
         evaluate=evaluate)
 
     def write(st):
