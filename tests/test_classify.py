@@ -283,3 +283,116 @@ def test_neighbour_smoothing_stays_within_a_transcript_and_off_at_zero():
     assert out[1, 0] > out[1, 1]            # a:1 pulled towards a:0's label
     assert np.array_equal(out[2], z[2])      # b:0 has no neighbour in its transcript
     assert classify.smooth_logits(z, prev_idx, next_idx, 0.0) is z
+
+
+def _word_corpus(n_transcripts=6, per=30, seed=1):
+    """Codes that only the words tell apart: each code has its keyword, embeddings are noise."""
+    seg, cod, book, emb, cbe = _corpus(n_transcripts, per, seed)
+    rng = np.random.default_rng(seed)
+    keyword = dict(zip(tables.code_labels(book), ["grant", "deadline", "friends", "queue"]))
+    code_of = dict(zip(cod["segment_id"], tables.code_labels(cod)))
+    fillers = ["so", "well", "and then", "i think", "you know", "right"]
+    text = [f"{rng.choice(fillers)} {keyword[code_of[s]]} {rng.choice(fillers)}"
+            if s in code_of else f"{rng.choice(fillers)} okay {rng.choice(fillers)}"
+            for s in seg["segment_id"]]
+    noise = rng.normal(size=emb.shape).astype(np.float32)
+    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+    return seg.assign(text=text), cod, book, noise, cbe
+
+
+@pytest.fixture(scope="module")
+def word_corpus():
+    return _word_corpus()
+
+
+def test_words_the_embeddings_miss_are_learnt_from_the_text_issue5(word_corpus):
+    # second pass of issue 5: a TF-IDF word n-gram scorer is added in logit space, its
+    # weight chosen on out-of-fold likelihood; here only the words carry the codes
+    seg, cod, book, emb, cbe = word_corpus
+    m = classify.train_model(seg, cod, book, emb, codebook_embeddings=cbe)
+    assert m.code_ngram_ is not None and m.ngram_weights_["code"] > 0
+    assert m.ngram_weights_["codable"] > 0
+    ev = classify.evaluate_model(seg, cod, book, emb, folds=3, codebook_embeddings=cbe)
+    off = classify.evaluate_model(seg, cod, book, emb, folds=3, codebook_embeddings=cbe,
+                                  ngram_C=0, ngram_codable_C=0)
+    assert ev["levels"]["code"]["kappa"] > 0.9 > 0.3 > off["levels"]["code"]["kappa"]
+    assert ev["levels"]["codable"]["kappa"] > 0.9
+    # labelling transcripts one at a time still gives the same rows
+    one = seg["transcript_id"] == seg["transcript_id"].iat[0]
+    pd.testing.assert_frame_equal(
+        m.predict_codings(seg, emb).query("segment_id in @seg[@one].segment_id")
+        .reset_index(drop=True),
+        m.predict_codings(seg[one.to_numpy()], emb[one.to_numpy()]))
+
+
+def test_uninformative_words_get_no_weight(model):
+    # the fixture's texts are "text <t> <p>": out-of-fold likelihood turns the scorer off
+    assert model.ngram_weights_ == {"code": 0.0, "codable": 0.0}
+
+
+def test_ngram_scorer_reproduces_sklearn_tfidf():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    texts = ["the export was simple", "the plot is slow", "export the plot", "slow slow export"]
+    sc = classify.fit_ngram_scorer(texts, np.array([0, 1, 0, 1]), min_df=1)
+    ref = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True).fit(texts)
+    assert list(sc.vocabulary) == ref.get_feature_names_out().tolist()
+    np.testing.assert_allclose(sc.transform(texts).toarray(), ref.transform(texts).toarray())
+    assert classify.fit_ngram_scorer(texts, np.zeros(4, int)) is None   # one class
+
+
+def test_prompt_and_kind_columns_are_features_where_present(corpus):
+    seg, cod, book, emb, cbe = corpus
+    with_prompt = seg.assign(prompt=[f"{q}.a" for q in seg["question"]], kind="utterance")
+    m = classify.train_model(with_prompt, cod, book, emb, codebook_embeddings=cbe)
+    assert [c for c, _ in m.spec_.categories] == ["question", "role", "prompt", "kind"]
+    m0 = classify.train_model(seg, cod, book, emb, codebook_embeddings=cbe)
+    assert [c for c, _ in m0.spec_.categories] == ["question", "role"]
+    # a corpus labelled without the column gets zero one-hots, not an error
+    assert len(m.predict_codings(seg, emb)) > 0
+
+
+def test_calibration_on_code_sets_counts_any_of_a_segments_codes():
+    z = np.array([[3.0, 0.0, 0.0]] * 20 + [[0.0, 0.0, 3.0]] * 2)
+    first = np.zeros((22, 3), bool)
+    first[:, 1] = True          # the first code is never the top one...
+    first[20:, 0] = True
+    first[20:, 1] = False
+    sets = first.copy()
+    sets[:20, 0] = True         # ...but the top one is among the segment's codes
+    t_sets, t_first = classify.fit_temperature_sets(z, sets), classify.fit_temperature_sets(z, first)
+    assert t_sets < 2 < 10 < t_first   # mostly right vs almost always wrong
+
+
+def test_two_code_codebook_trains_with_the_codebook_prior():
+    # Regression: with two codes the logistic regression has one decision row, and the
+    # codebook prior must enter as the difference of the two entries (it used to crash).
+    import numpy as np
+    import pandas as pd
+
+    from themeassist import classify
+    from themeassist.tables import validate_codebook, validate_segments
+
+    rng = np.random.default_rng(0)
+    n = 24
+    seg = validate_segments(pd.DataFrame({
+        "segment_id": [f"t{i % 3}:{i:04d}" for i in range(n)],
+        "transcript_id": [f"t{i % 3}" for i in range(n)], "position": range(n),
+        "text": [("grant money" if i % 2 else "waiting list") + f" {i}" for i in range(n)]}))
+    book = validate_codebook(pd.DataFrame({"theme": ["Funding", "Mental health"],
+                                           "valence": ["challenge", "challenge"],
+                                           "subtheme": ["No funding", "Waiting lists"]}))
+    emb = rng.normal(size=(n, 8))
+    emb[:, 0] += np.where(np.arange(n) % 2, 3, -3)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    odd = seg[np.arange(n) % 2 == 1]
+    even = seg[np.arange(n) % 2 == 0]
+    cod = pd.concat([
+        odd.assign(coder="A", theme="Funding", valence="challenge", subtheme="No funding"),
+        even.assign(coder="A", theme="Mental health", valence="challenge",
+                    subtheme="Waiting lists")])[["segment_id", "coder", "theme", "valence",
+                                                 "subtheme"]]
+    cbe = np.eye(2, 8)
+    model = classify.train_model(seg, cod, book, emb, codebook_embeddings=cbe, seed=0)
+    labels = model.predict_codings(seg, emb)
+    assert set(labels["theme"]) <= {"Funding", "Mental health"}

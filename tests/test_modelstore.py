@@ -111,3 +111,31 @@ def test_zero_shot_model_round_trips(data, tmp_path):
     loaded = modelstore.load_model(tmp_path / "zs")
     assert loaded.zero_shot_
     np.testing.assert_array_equal(loaded.predict_proba(seg, emb)[1], m.predict_proba(seg, emb)[1])
+
+
+def test_word_ngram_scorers_round_trip(tmp_path):
+    from tests.test_classify import _word_corpus
+
+    seg, cod, book, emb, cbe = _word_corpus(n_transcripts=4, per=24, seed=3)
+    m = classify.train_model(seg, cod, book, emb, codebook_embeddings=cbe)
+    assert m.code_ngram_ is not None and m.codable_ngram_ is not None
+    modelstore.save_model(m, tmp_path / "m")
+    loaded = modelstore.load_model(tmp_path / "m")
+    assert loaded.ngram_weights_ == m.ngram_weights_
+    assert loaded.code_ngram_.vocabulary == m.code_ngram_.vocabulary
+    pd.testing.assert_frame_equal(loaded.predict_codings(seg, emb), m.predict_codings(seg, emb))
+
+
+def test_a_model_of_an_older_format_is_refused_with_a_retrain_message(saved):
+    # issue 5, second pass: format version 2 adds the n-gram scorers
+    body = json.loads((saved / modelstore.MODEL_JSON).read_text())
+    body["format_version"] = 1
+    data = json.dumps(body).encode()
+    (saved / modelstore.MODEL_JSON).write_bytes(data)
+    card = json.loads((saved / modelstore.CARD_JSON).read_text())
+    import hashlib
+
+    card["files"][modelstore.MODEL_JSON] = hashlib.sha256(data).hexdigest()
+    (saved / modelstore.CARD_JSON).write_text(json.dumps(card))
+    with pytest.raises(ModelError, match="older themeassist.*version 1.*retrain"):
+        modelstore.load_model(saved)

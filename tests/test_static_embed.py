@@ -113,3 +113,43 @@ def test_minilm_static_model_keeps_related_texts_closer():
                    "The weather was sunny at the beach."])
     assert v[0] @ v[1] > v[0] @ v[2]
 
+
+def test_train_static_then_label_uses_the_static_embedding(tiny_bert, tmp_path, monkeypatch):
+    # `train --embedding static` records the static model as the embedding source, and
+    # `label` rebuilds that embedder from the model card: the draft mode end to end.
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from themeassist.cli import app
+
+    monkeypatch.setenv("THEMEASSIST_CACHE", str(tmp_path / "cache"))
+    texts = ["we had no funding", "the grant ran out", "peer support helped people",
+             "waiting lists were long", "months for therapy", "okay yes"] * 3
+    seg = pd.DataFrame({"segment_id": [f"t{i % 3}:{i:04d}" for i in range(len(texts))],
+                        "transcript_id": [f"t{i % 3}" for i in range(len(texts))],
+                        "position": range(len(texts)), "text": texts})
+    seg = seg.sort_values(["transcript_id", "position"])
+    seg.to_csv(tmp_path / "seg.csv", index=False)
+    pd.DataFrame({"theme": ["Funding", "Mental health"], "valence": ["challenge", "challenge"],
+                  "subtheme": ["No funding", "Waiting lists"]}).to_csv(tmp_path / "cb.csv",
+                                                                      index=False)
+    cod = seg[seg.text.str.contains("fund|grant|wait|therapy")].assign(
+        coder="A", theme=lambda d: ["Funding" if ("fund" in t or "grant" in t)
+                                    else "Mental health" for t in d.text],
+        valence="challenge",
+        subtheme=lambda d: ["No funding" if ("fund" in t or "grant" in t) else "Waiting lists"
+                            for t in d.text])[["segment_id", "coder", "theme", "valence",
+                                               "subtheme"]]
+    cod.to_csv(tmp_path / "cod.csv", index=False)
+    runner = CliRunner()
+    res = runner.invoke(app, ["train", "-s", str(tmp_path / "seg.csv"), "-c",
+                              str(tmp_path / "cod.csv"), "-b", str(tmp_path / "cb.csv"),
+                              "-o", str(tmp_path / "model"), "--embedding", "static",
+                              "--embedding-model", str(tiny_bert)])
+    assert res.exit_code == 0, res.output
+    card = (tmp_path / "model" / "model_card.json").read_text()
+    assert "static" in card.lower() or "model2vec" in card.lower()
+    res = runner.invoke(app, ["label", "-s", str(tmp_path / "seg.csv"), "-m",
+                              str(tmp_path / "model"), "-o", str(tmp_path / "machine.csv")])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "machine.csv").is_file()

@@ -29,11 +29,20 @@ import numpy as np
 import pandas as pd
 
 from themeassist import io, tables
-from themeassist.classify import CodebookClassifier, CodingModel, FeatureSpec, check_codebook_match
+from themeassist.classify import (
+    CodebookClassifier,
+    CodingModel,
+    FeatureSpec,
+    NgramScorer,
+    check_codebook_match,
+)
 from themeassist.errors import ModelError
 
 FORMAT = "themeassist-model"
-FORMAT_VERSION = 1
+#: 2: adds the word n-gram scorers (``code_ngram.*``, ``codable_ngram.*``); version 1
+#: models (themeassist before the n-gram scorers) are refused with a message to retrain.
+FORMAT_VERSION = 2
+_NGRAMS = ("code_ngram", "codable_ngram")
 WEIGHTS = "weights.safetensors"
 MODEL_JSON = "model.json"
 CARD_JSON = "model_card.json"
@@ -54,6 +63,13 @@ def _arrays(model: CodingModel) -> dict[str, np.ndarray]:
         out[f"{key}.intercept"] = np.ascontiguousarray(clf.intercept_, dtype=np.float64)
         out[f"{key}.classes"] = np.ascontiguousarray(np.asarray(clf.classes_).astype(np.int64))
     out["support"] = np.ascontiguousarray(np.asarray(model.support_, dtype=np.int64))
+    for key in _NGRAMS:
+        sc = getattr(model, f"{key}_")
+        if sc is not None:
+            out[f"{key}.idf"] = np.ascontiguousarray(sc.idf, dtype=np.float64)
+            out[f"{key}.coef"] = np.ascontiguousarray(sc.coef, dtype=np.float64)
+            out[f"{key}.intercept"] = np.ascontiguousarray(sc.intercept, dtype=np.float64)
+            out[f"{key}.classes"] = np.ascontiguousarray(np.asarray(sc.classes).astype(np.int64))
     return out
 
 
@@ -87,6 +103,9 @@ def model_files(model: CodingModel) -> dict[str, bytes]:
         "threshold": model.threshold_,
         "codable_threshold": model.codable_threshold_,
         "smoothing": model.smoothing_,
+        "ngram_weights": model.ngram_weights_,
+        "ngrams": {key: (None if getattr(model, f"{key}_") is None
+                         else getattr(model, f"{key}_").to_dict()) for key in _NGRAMS},
         "settings": model.settings_,
         "training": model.training_,
         "weights_sha256": _sha(weights),
@@ -117,7 +136,8 @@ def model_card(model: CodingModel) -> dict[str, Any]:
                            "n_segments", "n_segments_in_scope", "n_coded_segments",
                            "n_codings", "n_transcripts", "codes_with_examples")},
         "calibration": {k: t.get(k) for k in ("calibrated", "temperature_code",
-                                              "temperature_codable")},
+                                              "temperature_codable", "ngram_weight_code",
+                                              "ngram_weight_codable")},
         "threshold": model.threshold_,
         "codable_threshold": model.codable_threshold_,
         "settings": model.settings_,
@@ -145,7 +165,9 @@ def card_markdown(card: dict[str, Any]) -> str:
              f"`{td.get('codings_sha256')}`",
              f"- Calibration: {'temperature scaling on grouped out-of-fold logits' if card['calibration'].get('calibrated') else 'none (too little data): confidences are not calibrated'}"
              f" (T code {card['calibration'].get('temperature_code')}, "
-             f"T codable {card['calibration'].get('temperature_codable')})",
+             f"T codable {card['calibration'].get('temperature_codable')}; word n-gram "
+             f"weights code {card['calibration'].get('ngram_weight_code')}, codable "
+             f"{card['calibration'].get('ngram_weight_codable')})",
              f"- Review threshold {card['threshold']:.3f}; codable threshold "
              f"{card['codable_threshold']:.3f}",
              f"- Seed {card['settings'].get('seed')}", ""]
@@ -220,7 +242,12 @@ def load_model(dir: str | Path) -> CodingModel:
             raise ModelError(f"{folder / name} does not match its SHA-256 in {CARD_JSON}: the "
                              "model folder was corrupted or edited; retrain or restore it")
     body = json.loads(model_json)
-    if body.get("format") != FORMAT or body.get("format_version") != FORMAT_VERSION:
+    version = body.get("format_version")
+    if body.get("format") == FORMAT and isinstance(version, int) and version < FORMAT_VERSION:
+        raise ModelError(f"{folder}: the model was saved by an older themeassist (model format "
+                         f"version {version}; this one reads version {FORMAT_VERSION}, which "
+                         "adds word n-gram scorers): retrain it with `themeassist train`")
+    if body.get("format") != FORMAT or version != FORMAT_VERSION:
         raise ModelError(f"{folder}: unknown model format {body.get('format')!r} version "
                          f"{body.get('format_version')!r} (this themeassist reads {FORMAT} "
                          f"version {FORMAT_VERSION})")
@@ -243,6 +270,21 @@ def load_model(dir: str | Path) -> CodingModel:
                 raise ModelError(f"{folder / WEIGHTS}: {key} weights have shape "
                                  f"{clf.coef_.shape}, expected {spec.n_features} features")
             clfs[key] = clf
+        ngrams = {}
+        for key in _NGRAMS:
+            meta = body["ngrams"][key]
+            if meta is None:
+                ngrams[key] = None
+                continue
+            sc = NgramScorer(vocabulary=tuple(meta["vocabulary"]),
+                             ngram_range=tuple(int(v) for v in meta["ngram_range"]),
+                             idf=arrays[f"{key}.idf"], coef=arrays[f"{key}.coef"],
+                             intercept=arrays[f"{key}.intercept"],
+                             classes=arrays[f"{key}.classes"])
+            if sc.coef.shape[1] != len(sc.vocabulary) or len(sc.idf) != len(sc.vocabulary):
+                raise ModelError(f"{folder / WEIGHTS}: {key} weights have shape "
+                                 f"{sc.coef.shape}, expected {len(sc.vocabulary)} n-grams")
+            ngrams[key] = sc
         model = CodingModel(
             name_=body["name"], codebook_=book, embedding_model_=body["embedding_model"],
             embedding_source_=body["embedding_source"], spec_=spec,
@@ -250,7 +292,9 @@ def load_model(dir: str | Path) -> CodingModel:
             support_=arrays["support"], threshold_=float(body["threshold"]),
             codable_threshold_=float(body["codable_threshold"]), settings_=body["settings"],
             evaluation_=card.get("evaluation") or {}, training_=body["training"],
-            smoothing_={k: float(v) for k, v in body["smoothing"].items()})
+            smoothing_={k: float(v) for k, v in body["smoothing"].items()},
+            code_ngram_=ngrams["code_ngram"], codable_ngram_=ngrams["codable_ngram"],
+            ngram_weights_={k: float(v) for k, v in body["ngram_weights"].items()})
     except KeyError as err:
         raise ModelError(f"{folder}: model files lack {err}; the folder is corrupted") from None
     if len(model.support_) != len(book):

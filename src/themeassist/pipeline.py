@@ -339,7 +339,10 @@ def _train_stage(project, out, cache, inputs_key, segments, vectors, codebook, b
 
     primary = _primary_coder(human, segments)
     settings = project.train.model_dump(mode="json")
-    key = _key("train", inputs_key, settings, primary)
+    # The key covers the method and the saved format, so a newer themeassist retrains
+    # instead of reusing (or failing on) a model an older one saved.
+    key = _key("train", inputs_key, settings, primary, classify.METHOD,
+               modelstore.FORMAT_VERSION)
     folder = out / "model"
     result.data["primary_coder"] = primary
     if cache.fresh("train", key, *(folder / n for n in modelstore.FILES)):
