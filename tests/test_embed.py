@@ -53,3 +53,16 @@ def test_offline_flags_set():
     import themeassist  # noqa: F401
 
     assert os.environ["HF_HUB_OFFLINE"] == "1" and os.environ["TRANSFORMERS_OFFLINE"] == "1"
+
+
+def test_a_texts_vector_does_not_depend_on_its_batch(tmp_path):
+    # Reproducibility: the same text gets the same bytes whether it is embedded alone, in
+    # another order or beside other texts (batching pads, which changes float rounding).
+    texts = ["We ran out of funding.", "Peer support groups kept people going through winter.",
+             "ok", "The council moved to three-year contracts, which helped a lot."]
+    e = embed.Embedder(cache=False, show_progress=False)
+    together = e.embed(texts)
+    alone = np.vstack([e.embed([t]) for t in texts])
+    reversed_ = e.embed(texts[::-1])[::-1]
+    np.testing.assert_array_equal(together, alone)
+    np.testing.assert_array_equal(together, reversed_)
