@@ -109,3 +109,14 @@ def test_report_renders_in_headless_chromium(demo_dir, tmp_path):
     console_errors = [line for line in res.stderr.splitlines()
                       if "CONSOLE" in line and ("Error" in line or "Refused" in line)]
     assert console_errors == []
+
+
+@pytest.mark.slow
+def test_two_fresh_runs_with_cold_caches_give_identical_files(demo_dir, tmp_path, monkeypatch):
+    # Reproducible byte for byte: a second run in a new folder with its own empty
+    # embedding cache writes the same files (only the manifest's timings differ).
+    monkeypatch.setenv("THEMEASSIST_CACHE", str(tmp_path / "cold-cache"))
+    other = tmp_path / "again"
+    res = runner.invoke(app, ["demo", "--out", str(other)])
+    assert res.exit_code == 0, res.output
+    assert _digests(other) == _digests(demo_dir)

@@ -299,7 +299,10 @@ def _discover_stage(project, out, cache, inputs_key, segments, vectors, codebook
                               codebook_embeddings=result.data["_embedder"].embed(
                                   discover.codebook_texts(codebook)),
                               **kwargs)
-    diag = found.diagnostics
+    # Timings go to the run manifest, so that discovery.json is the same on every run.
+    diag = {k: v for k, v in found.diagnostics.items() if k != "timings"}
+    result.timings.update({f"discover.{k}": v
+                           for k, v in found.diagnostics.get("timings", {}).items()})
 
     def write(st):
         st.table(found.candidates, "candidates.csv")
