@@ -111,7 +111,6 @@ def test_report_renders_in_headless_chromium(demo_dir, tmp_path):
     assert console_errors == []
 
 
-@pytest.mark.slow
 def test_two_fresh_runs_with_cold_caches_give_identical_files(demo_dir, tmp_path, monkeypatch):
     # Reproducible byte for byte: a second run in a new folder with its own empty
     # embedding cache writes the same files (only the manifest's timings differ).
