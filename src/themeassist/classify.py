@@ -63,6 +63,7 @@ import json
 import logging
 import warnings
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -1421,6 +1422,24 @@ def coverage_curve(confidence, human, predicted, steps: int = 20) -> list[dict]:
     return out
 
 
+def _coarser_level(P: np.ndarray, sets: list[list[int]], label_of_code: Sequence[str]
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Human and predicted labels at a coarser level (theme or valence) of the codes.
+
+    The predicted label maximises the summed probability of its codes; the human label is
+    the predicted one when any of the segment's codes has it, else that of its first code.
+    """
+    names = list(dict.fromkeys(label_of_code))
+    index = {n: i for i, n in enumerate(names)}
+    member = np.zeros((len(label_of_code), len(names)))
+    member[np.arange(len(label_of_code)), [index[x] for x in label_of_code]] = 1
+    pred = (P @ member).argmax(1)
+    human = np.array([p if p in {index[label_of_code[c]] for c in cs}
+                      else index[label_of_code[cs[0]]] for p, cs in zip(pred, sets)])
+    arr = np.array(names, dtype=object)
+    return arr[human], arr[pred]
+
+
 def _level_metrics(human, pred, labels=None) -> dict[str, Any]:
     from sklearn.metrics import f1_score, precision_recall_fscore_support
 
@@ -1534,24 +1553,8 @@ def _metrics(segs, book, d: _Data, codable_p, codable_cut, code_p, n_folds, n_gr
     first = np.array([cs[0] for cs in sets])
     levels["code"] = _level_metrics(codes[human], codes[pred])
     # theme and valence: sums of code probabilities
-    tnames = list(dict.fromkeys(themes))
-    Tm = np.zeros((len(codes), len(tnames)))
-    Tm[np.arange(len(codes)), [tnames.index(t) for t in themes]] = 1
-    tp = P @ Tm
-    tpred = tp.argmax(1)
-    htheme = np.array([tp_ if tp_ in {tnames.index(themes[c]) for c in cs}
-                       else tnames.index(themes[cs[0]]) for tp_, cs in zip(tpred, sets)])
-    tn = np.array(tnames, dtype=object)
-    levels["theme"] = _level_metrics(tn[htheme], tn[tpred])
-    vnames = list(dict.fromkeys(valences))
-    Vm = np.zeros((len(codes), len(vnames)))
-    Vm[np.arange(len(codes)), [vnames.index(v) for v in valences]] = 1
-    vp = P @ Vm
-    vpred = vp.argmax(1)
-    hval = np.array([v if v in {vnames.index(valences[c]) for c in cs}
-                     else vnames.index(valences[cs[0]]) for v, cs in zip(vpred, sets)])
-    vn = np.array(vnames, dtype=object)
-    levels["valence"] = _level_metrics(vn[hval], vn[vpred])
+    levels["theme"] = _level_metrics(*_coarser_level(P, sets, themes))
+    levels["valence"] = _level_metrics(*_coarser_level(P, sets, valences))
     ece, rel = expected_calibration_error(conf, human == pred)
     curve = coverage_curve(conf, codes[human], codes[pred])
     half = np.argsort(-conf, kind="stable")[: max(1, len(conf) // 2)]
