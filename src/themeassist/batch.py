@@ -41,7 +41,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -511,17 +510,8 @@ class PartStore:
 
         name = f"part-{chunk.index:06d}.parquet"
         table = pa.Table.from_pandas(codings, schema=_arrow_schema(codings), preserve_index=False)
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=self.folder)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                pq.write_table(table, fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.folder / name)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        with io.atomic_open(self.folder / name, force=True) as fh:
+            pq.write_table(table, fh)
         _fsync_dir(self.folder)
         labelled = codings["level"] != "none" if "level" in codings else np.ones(len(codings), bool)
         review = codings.loc[labelled, "needs_review"] if "needs_review" in codings else []
@@ -552,36 +542,24 @@ class PartStore:
         if suffix not in OUTPUT_SUFFIXES:
             raise InputError("unknown output format", path=out,
                              expected=f"one of {', '.join(OUTPUT_SUFFIXES)}", got=out.suffix)
-        if out.exists() and not force:
-            raise OutputExistsError(f"{out} exists; use --force to overwrite it")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                if suffix == ".xlsx":
-                    frames = [pq.read_table(p).to_pandas() for p in self.parts()]
-                    fh.write(io.table_bytes(pd.concat(frames, ignore_index=True), ".xlsx"))
-                elif suffix == ".csv":
-                    for i, part in enumerate(self.parts()):
-                        df = pq.read_table(part).to_pandas()
-                        fh.write(df.to_csv(index=False, header=i == 0,
-                                           lineterminator="\n").encode("utf-8"))
-                else:
-                    writer = None
-                    for part in self.parts():
-                        t = pq.read_table(part)
-                        if writer is None:
-                            writer = pq.ParquetWriter(fh, t.schema)
-                        writer.write_table(t)
-                    if writer is not None:
-                        writer.close()
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, out)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        with io.atomic_open(out, force=force) as fh:
+            if suffix == ".xlsx":
+                frames = [pq.read_table(p).to_pandas() for p in self.parts()]
+                fh.write(io.table_bytes(pd.concat(frames, ignore_index=True), ".xlsx"))
+            elif suffix == ".csv":
+                for i, part in enumerate(self.parts()):
+                    df = pq.read_table(part).to_pandas()
+                    fh.write(df.to_csv(index=False, header=i == 0,
+                                       lineterminator="\n").encode("utf-8"))
+            else:
+                writer = None
+                for part in self.parts():
+                    t = pq.read_table(part)
+                    if writer is None:
+                        writer = pq.ParquetWriter(fh, t.schema)
+                    writer.write_table(t)
+                if writer is not None:
+                    writer.close()
         return out
 
     def remove(self) -> None:

@@ -204,15 +204,20 @@ def _check_writable(path: Path, force: bool) -> None:
         raise OutputExistsError(f"{path} exists; use --force to overwrite it")
 
 
-def atomic_write_bytes(path: str | Path, data: bytes, *, force: bool = False) -> Path:
-    """Write ``data`` to ``path`` through a temporary file and a rename."""
+@contextlib.contextmanager
+def atomic_open(path: str | Path, *, force: bool = False) -> Iterator[Any]:
+    """Open a binary file that appears at ``path`` only if the block succeeds.
+
+    Writes go to a temporary file in the same folder, which is flushed, synced and renamed
+    over ``path`` at the end (``os.replace`` is atomic); on an error it is removed.
+    """
     path = Path(path)
     _check_writable(path, force)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -220,7 +225,13 @@ def atomic_write_bytes(path: str | Path, data: bytes, *, force: bool = False) ->
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    return path
+
+
+def atomic_write_bytes(path: str | Path, data: bytes, *, force: bool = False) -> Path:
+    """Write ``data`` to ``path`` through a temporary file and a rename."""
+    with atomic_open(path, force=force) as fh:
+        fh.write(data)
+    return Path(path)
 
 
 def atomic_write_text(path: str | Path, text: str, *, force: bool = False) -> Path:
