@@ -608,28 +608,8 @@ def _prior_rows(codebook_embeddings: np.ndarray, n_features: int) -> np.ndarray:
     return X
 
 
-def codebook_texts(codebook: pd.DataFrame) -> list[str]:
-    """The text of each codebook entry that is embedded as the code's prior (one per row).
-
-    ``"<theme>: <subtheme>. <description>"``, with the theme left out when it equals the
-    subtheme. Embed these with the same :class:`~themeassist.embed.Embedder` as the segments
-    and pass them to :func:`train_model` as ``codebook_embeddings``.
-
-    Examples
-    --------
-    >>> cb = pd.DataFrame({"theme": ["Funding"], "valence": ["challenge"],
-    ...                    "subtheme": ["Short-term funding"], "description": ["Grants end."]})
-    >>> codebook_texts(cb)
-    ['Funding: Short-term funding. Grants end.']
-    """
-    out = []
-    for t, s, d in zip(codebook["theme"], codebook["subtheme"],
-                       codebook["description"] if "description" in codebook else [""] * len(codebook)):
-        head = s if (not t or t == s) else f"{t}: {s}"
-        d = "" if d is None or (isinstance(d, float) and np.isnan(d)) else str(d).strip()
-        out.append(f"{head}. {d}".strip() if d else head)
-    return out
-
+#: The text embedded for each codebook entry (shared with discovery).
+codebook_texts = tables.codebook_texts
 
 # --------------------------------------------------------------------------- the model
 @dataclass

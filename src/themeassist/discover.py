@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from themeassist import tables
 from themeassist import text as vocab
 from themeassist.errors import InputError, LittleDataWarning
 
@@ -449,25 +450,8 @@ def _shares(values: pd.Series, top: int = 3) -> str:
 
 
 # --------------------------------------------------------------------------- codebook
-def codebook_texts(codebook: pd.DataFrame) -> list[str]:
-    """The text to embed for each codebook entry: theme, subtheme and description.
-
-    Examples
-    --------
-    >>> cb = pd.DataFrame({"theme": ["Funding"], "valence": ["challenge"],
-    ...                    "subtheme": ["Short-term funding"], "description": [""]})
-    >>> codebook_texts(cb)
-    ['Funding: Short-term funding.']
-    """
-    out = []
-    for _, row in codebook.iterrows():
-        sub = str(row.get("subtheme", "") or "")
-        theme = str(row.get("theme", "") or "")
-        desc = str(row.get("description", "") or "").strip()
-        head = f"{theme}: {sub}" if sub and theme and sub != theme else (sub or theme)
-        out.append(f"{head}. {desc}".strip() if desc else f"{head}.")
-    return out
-
+#: The text embedded for each codebook entry (shared with the classifier).
+codebook_texts = tables.codebook_texts
 
 def nearest_entries(cents: np.ndarray, codebook: pd.DataFrame, book_emb: np.ndarray
                     ) -> pd.DataFrame:

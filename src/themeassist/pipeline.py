@@ -167,10 +167,10 @@ def run_project(project: Project, out: Path | None = None, *, force: bool = Fals
         embedder = Embedder(project.embedding.model, batch_size=project.embedding.batch_size,
                             cache=cache_path)
         vectors = embedder.embed(segments["text"].tolist())
-        from themeassist.classify import codebook_texts
+        from themeassist.tables import codebook_texts
 
         book_vectors = embedder.embed(codebook_texts(codebook))
-    result.data.update(embedding_model=embedder.model_id, _embedder=embedder)
+    result.data.update(embedding_model=embedder.model_id)
     say(f"embed: {len(vectors)} segments with {embedder.model_id}")
     # The classifier may use the static draft-mode embedding (TrainSettings.embedding);
     # discovery always uses the sentence-transformer.
@@ -296,8 +296,7 @@ def _discover_stage(project, out, cache, inputs_key, segments, vectors, codebook
     part = segments[mask].reset_index(drop=True)
     kwargs = {k: v for k, v in settings.items() if v is not None}
     found = discover.discover(part, vectors[mask], codebook=codebook,
-                              codebook_embeddings=result.data["_embedder"].embed(
-                                  discover.codebook_texts(codebook)),
+                              codebook_embeddings=book_vectors,
                               **kwargs)
     # Timings go to the run manifest, so that discovery.json is the same on every run.
     diag = {k: v for k, v in found.diagnostics.items() if k != "timings"}

@@ -336,3 +336,29 @@ def check_same_codebook(a: pd.DataFrame, b: pd.DataFrame) -> bool:
     ka = set(map(tuple, a[list(CODE_KEY)].astype(str).to_numpy()))
     kb = set(map(tuple, b[list(CODE_KEY)].astype(str).to_numpy()))
     return ka == kb
+
+
+def codebook_texts(codebook: pd.DataFrame) -> list[str]:
+    """The text that stands for each codebook entry when it is embedded (one per row).
+
+    ``"<theme>: <subtheme>. <description>"``; the theme is left out when it equals the
+    subtheme, and the description when there is none. Discovery matches candidates to
+    these texts and the classifier uses them as each code's prior, so both embed the same.
+
+    Examples
+    --------
+    >>> cb = pd.DataFrame({"theme": ["Funding"], "valence": ["challenge"],
+    ...                    "subtheme": ["Short-term funding"], "description": [""]})
+    >>> codebook_texts(cb)
+    ['Funding: Short-term funding.']
+    >>> codebook_texts(cb.assign(description="Grants end."))
+    ['Funding: Short-term funding. Grants end.']
+    """
+    descriptions = (codebook["description"] if "description" in codebook
+                    else pd.Series([""] * len(codebook), index=codebook.index))
+    out = []
+    for t, s, d in zip(_as_text(codebook["theme"]), _as_text(codebook["subtheme"]),
+                       _as_text(descriptions)):
+        head = f"{t}: {s}" if t and s and s != t else (s or t)
+        out.append(f"{head}. {d}" if d else f"{head}.")
+    return out
