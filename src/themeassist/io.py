@@ -578,3 +578,31 @@ def stats_outputs(results: Mapping[str, Any], comparison: Mapping[str, Any] | No
                                            "Codes per theme by coder"),
                f"{prefix}figures/comparison_counts")
     return names, writers
+
+
+#: The files :func:`write_agreement` writes (``agree`` and the project runner).
+AGREEMENT_FILES = ("agreement.json", "per_code.csv", "confusion.csv", "confusion.png",
+                   "confusion.svg", "disagreements.csv")
+
+
+def write_agreement(staged: OutputDir, report: Mapping[str, Any],
+                    disagreements: pd.DataFrame | None = None,
+                    confusion: pd.DataFrame | None = None) -> None:
+    """Write an agreement report and its tables into a staged output folder.
+
+    ``agreement.json`` always; with the tables also ``per_code.csv`` (from the report),
+    ``confusion.csv`` with its heatmap (PNG and SVG) and ``disagreements.csv``.
+    """
+    from themeassist.report import agree_figures
+
+    staged.json(report, "agreement.json")
+    if confusion is not None:
+        staged.table(pd.DataFrame(report["per_code"]), "per_code.csv")
+        corner = f"{confusion.index.name} \\ {confusion.columns.name}"
+        staged.table(confusion.reset_index().rename(columns={confusion.index.name: corner}),
+                     "confusion.csv")
+        staged.figure(agree_figures.confusion_heatmap(
+            confusion, title=f"{confusion.index.name} vs {confusion.columns.name} "
+                             f"({report['level']})"), "confusion")
+    if disagreements is not None:
+        staged.table(disagreements, "disagreements.csv")

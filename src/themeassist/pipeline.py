@@ -462,7 +462,6 @@ def _agree_stage(project, out, segments, codebook, human, result, bootstrap) -> 
 
     from themeassist import agree
     from themeassist.errors import UndefinedStatisticWarning
-    from themeassist.report import agree_figures as figs
 
     machine = result.data["machine"]
     coders = result.data["human_coders"]
@@ -498,14 +497,8 @@ def _agree_stage(project, out, segments, codebook, human, result, bootstrap) -> 
                                    coded_only=project.agree.coded_only, coders=[a, b])
         rep["transcripts"] = sorted(both)
 
-        def write(st, rep=rep, dis=dis, conf=conf, a=a, b=b):
-            st.json(rep, "agreement.json")
-            st.table(pd.DataFrame(rep["per_code"]), "per_code.csv")
-            st.table(dis, "disagreements.csv")
-            st.table(conf.reset_index(), "confusion.csv")
-            st.figure(figs.confusion_heatmap(conf, title=f"{a} (rows) vs {b} (columns)"),
-                      "confusion")
-        _write_dir(out / "agreement" / name, write)
+        _write_dir(out / "agreement" / name,
+                   lambda st, rep=rep, dis=dis, conf=conf: io.write_agreement(st, rep, dis, conf))
         reports[name] = {"a": a, "b": b, "report": rep, "disagreements": dis,
                          "confusion": conf}
     result.data["agreement"] = reports

@@ -155,19 +155,12 @@ def _codings(files, corpus, codebook, level, coded_only, both, cluster, n_boot, 
         other = agree.agreement_report(codings, segments, coded_only=not coded_only, **kw)
         report["alternative"] = {k: other[k] for k in _ALT_KEYS if k in other}
     tables = {
-        "per_code.csv": _per_code_frame(report),
         "disagreements.csv": agree.disagreements(codings, segments, level=level,
                                                  coded_only=coded_only, coders=coders),
         "confusion": agree.confusion(codings, segments, level=level, coded_only=coded_only,
                                      coders=coders[:2]),
     }
     return report, tables
-
-
-def _per_code_frame(report):
-    import pandas as pd
-
-    return pd.DataFrame(report["per_code"])
 
 
 def _matrix(path, metric, n_boot, seed):
@@ -193,24 +186,11 @@ def _matrix(path, metric, n_boot, seed):
 
 def _write(out, force, report, tables, inputs, settings, seconds):
     from themeassist import io
-    from themeassist.report import agree_figures
 
-    names = ["agreement.json", "manifest.json"]
-    if tables:
-        names += ["per_code.csv", "confusion.csv", "confusion.png", "confusion.svg",
-                  "disagreements.csv"]
+    names = (list(io.AGREEMENT_FILES) if tables else ["agreement.json"]) + ["manifest.json"]
     with io.OutputDir(out, force=force, planned=names) as staged:
-        staged.json(report, "agreement.json")
-        if tables:
-            staged.table(tables["per_code.csv"], "per_code.csv")
-            conf = tables["confusion"]
-            staged.table(conf.reset_index().rename(
-                columns={conf.index.name: f"{conf.index.name} \\ {conf.columns.name}"}),
-                "confusion.csv")
-            staged.figure(agree_figures.confusion_heatmap(
-                conf, title=f"{conf.index.name} vs {conf.columns.name} ({report['level']})"),
-                "confusion")
-            staged.table(tables["disagreements.csv"], "disagreements.csv")
+        io.write_agreement(staged, report, *((tables["disagreements.csv"], tables["confusion"])
+                                             if tables else ()))
         staged.json(io.manifest("agree", inputs=inputs, settings=settings, outputs=names,
                                 timings={"seconds": round(seconds, 3)}), "manifest.json")
     return staged.written
