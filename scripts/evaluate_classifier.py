@@ -74,16 +74,34 @@ import pandas as pd
 from themeassist import classify, io, tables
 from themeassist.agree import cohen_kappa
 
+STUDY = Path(__file__).resolve().parents[2] / "shared" / "data" / "usability-think-aloud"
 
-def load(data: Path, valence: str):
-    segments = io.read_segments(data / "segments.csv")
-    book_raw = io.read_table(data / "codebook.csv")
-    cod_raw = io.read_table(data / "codings.csv")
+
+def _prepare_module():
+    """scripts/prepare_usability.py, imported by path (scripts are not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "prepare_usability", Path(__file__).resolve().with_name("prepare_usability.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def load(data: Path | None, valence: str, *, study: Path | None = None,
+         unit: str = "highlight"):
+    """Segments, codebook and codings: read from ``data``, or prepared from ``study``."""
+    if data is not None:
+        segments = io.read_segments(data / "segments.csv")
+        book_raw = io.read_table(data / "codebook.csv")
+        cod_raw = io.read_table(data / "codings.csv")
+    else:
+        segments, book_raw, cod_raw, _, _ = _prepare_module().prepare(study, unit=unit)
     if valence == "interpretation":
         book_raw = book_raw.assign(valence=book_raw["valence_interpretation"])
         cod_raw = cod_raw.assign(valence=cod_raw["valence_interpretation"])
-    codebook = tables.validate_codebook(book_raw, path=data / "codebook.csv")
-    codings = tables.validate_codings(cod_raw, codebook, segments, path=data / "codings.csv")
+    codebook = tables.validate_codebook(book_raw, path=(data or study) / "codebook.csv")
+    codings = tables.validate_codings(cod_raw, codebook, segments, path=(data or study) / "codings.csv")
     return segments, codebook, codings
 
 
@@ -133,7 +151,14 @@ def parse_sets(pairs: list[str]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", type=Path, default=Path("/work/usability"))
+    ap.add_argument("--data", type=Path, default=None,
+                    help="Tables written by prepare_usability.py (default: prepare them in "
+                         "memory from --study).")
+    ap.add_argument("--study", type=Path, default=STUDY,
+                    help=f"The study folder (default {STUDY}).")
+    ap.add_argument("--unit", choices=["highlight", "paragraph"], default="highlight",
+                    help="Segment unit when preparing from --study: the coder's highlights "
+                         "(the issue's baseline) or transcript lines.")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--valence", choices=["interpretation", "none"], default="interpretation")
@@ -142,18 +167,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--set", nargs="*", default=[], help="Settings of train_model, KEY=VALUE.")
     args = ap.parse_args(argv)
-    if not (args.data / "segments.csv").exists():
+    if args.data is not None and not (args.data / "segments.csv").exists():
         print(f"no prepared data in {args.data}: run scripts/prepare_usability.py first",
               file=sys.stderr)
         return 2
+    if args.data is None and not args.study.is_dir():
+        print(f"skipped: the study folder {args.study} is not here (it is not part of the "
+              f"project; see ../shared/data/README.md)", file=sys.stderr)
+        return 0
     from themeassist.embed import Embedder
 
     t0 = time.time()
-    segments, codebook, codings = load(args.data, args.valence)
+    segments, codebook, codings = load(args.data, args.valence, study=args.study,
+                                       unit=args.unit)
     embedder = Embedder(show_progress=False)
     emb = embedder.embed(segments["text"].tolist())
     cbe = embedder.embed(classify.codebook_texts(codebook))
-    print(f"data: {len(segments)} segments, {codings['segment_id'].nunique()} coded, "
+    source = args.data or f"{args.study} (unit: {args.unit})"
+    print(f"data: {source}: {len(segments)} segments, {codings['segment_id'].nunique()} coded, "
           f"{len(codings)} codings, {len(codebook)} codes, "
           f"{segments['transcript_id'].nunique()} transcripts; embeddings {embedder.model_id}")
     settings = parse_sets(args.set)

@@ -20,6 +20,13 @@ Outputs (all validated with :mod:`themeassist.tables`):
     included, as in the issue's count); ``question`` = the top-level task number ``"1"`` ..
     ``"9"``; extra columns ``prompt`` (the finest prompt id, e.g. ``"4.c.ii"``) and
     ``kind`` (``utterance``, ``moderator`` or ``note``); ``start``/``end`` empty.
+    With ``--unit highlight`` a segment is instead one of the coder's own units: each
+    highlight (a sentence or clause, often several to a line) is a segment, and the text no
+    highlight covers is cut into segments too (a whole uncovered line always; a leftover of
+    a coded line when it has ``--min-gap-words`` words or more); ``position`` is then the
+    unit's reading order in the transcript and an extra column ``line`` the transcript line
+    it starts on. This is the unit the issue-5 baseline was measured on (MiniLM + LR, 0.49
+    on the 1,793 highlights); the default ``paragraph`` is the discovery issue's.
 ``codebook.csv``
     The 22 final codes of ``codebooks/codebook_20220303_8.csv``. The codes have no
     hierarchy and :func:`themeassist.tables.validate_codebook` requires a subtheme, so each
@@ -62,7 +69,9 @@ Usage::
 
     export THEMEASSIST_CACHE=/work/cache
     .venv/bin/python scripts/prepare_usability.py [--data DIR] [--out /work/usability] \
-        [--force] [--embed]
+        [--unit paragraph|highlight] [--force] [--embed]
+    # the classifier's evaluation (issue 5) uses the coder's units:
+    .venv/bin/python scripts/prepare_usability.py --unit highlight --out /work/usability-hl
 """
 
 from __future__ import annotations
@@ -98,6 +107,7 @@ TAGS = Path("tags") / "all_tags_20220303.csv"
 CODEBOOK = Path("codebooks") / "codebook_20220303_8.csv"
 TRANSCRIPTS = "transcripts_txt"
 CODER = "human"
+UNITS = ("paragraph", "highlight")
 
 #: OUR interpretation of each final code's valence, read from its name and definition (the
 #: upstream data has none). Codes not listed (a suggestion, a request for explanation, a
@@ -338,8 +348,134 @@ def align_highlights(paragraphs: list[str], highlights: list[str], *, min_ratio:
         if pars:
             cursor = span[0]
         out.append({"method": method, "ratio": round(float(ratio), 4), "paragraphs": pars,
-                    "occurrences": len(found)})
+                    "occurrences": len(found), "span": span if method != "none" else None})
     return out
+
+
+def normalise_with_origin(text: str) -> tuple[str, str, list[int]]:
+    """:func:`normalise`, also giving, for each output character, where it came from.
+
+    Returns ``(normalised, source, origin)``: ``source`` is the NFKC form of ``text`` and
+    ``origin[i]`` the index in ``source`` of the character that produced ``normalised[i]``,
+    so a span found in normalised text can be cut from the readable ``source``.
+
+    Examples
+    --------
+    >>> norm, src, origin = normalise_with_origin("Fine,  it\u2019s  OK\u2026")
+    >>> norm == normalise("Fine,  it\u2019s  OK\u2026"), norm
+    (True, "fine, it's ok...")
+    >>> lo = norm.index("it's"); src[origin[lo]:origin[lo + 3] + 1]
+    'it’s'
+    """
+    source = unicodedata.normalize("NFKC", str(text))
+    out, origin, after_space = [], [], True      # True at the start: leading space dropped
+    for i, ch in enumerate(source):
+        for c in ch.translate(_TRANSLATE):
+            if c.isspace():
+                if not after_space:
+                    out.append(" ")
+                    origin.append(i)
+                after_space = True
+                continue
+            for f in c.casefold():
+                out.append(f)
+                origin.append(i)
+            after_space = False
+    if out and out[-1] == " ":
+        out.pop()
+        origin.pop()
+    return "".join(out), source, origin
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """``(start, stop)`` of each run of True in a boolean array."""
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
+
+
+_LEADING_PUNCT = re.compile(r"^[\s,;:.!?\-]+")
+_WORDS = re.compile(r"[^\W\d_]+")
+
+
+def highlight_units(par: pd.DataFrame, alignment: list[dict], highlight_ids: list,
+                    *, min_gap_words: int = 3) -> pd.DataFrame:
+    """Cut one transcript into the coder's own units: the highlights, and what none covers.
+
+    The coder of this study highlighted sentences and clauses, not paragraphs (two
+    highlights with different codes often share a paragraph). Coding the paragraph would
+    merge them; this gives each highlight its own segment, as the issue's baseline did.
+
+    Parameters
+    ----------
+    par : DataFrame
+        :func:`parse_transcript` output for the transcript.
+    alignment : list of dict
+        :func:`align_highlights` output over ``par["raw"]``, one per highlight.
+    highlight_ids : list
+        The Taguette id of each highlight, in the same order.
+    min_gap_words : int, default 3
+        Uncovered text inside a paragraph that has highlights becomes a segment of its own
+        only with at least this many words (a leftover "Okay," is not a unit of analysis);
+        a paragraph no highlight touches is always a segment, however short.
+
+    Returns
+    -------
+    DataFrame
+        One row per unit in reading order: ``row`` (index into ``par``), ``text`` (cut from
+        the transcript, NFKC, prompt lines and the ``MODERATOR:`` prefix left out) and
+        ``highlight`` (the Taguette id, or None for uncovered text). A highlight that spans
+        several paragraphs is one unit, placed at its first non-prompt paragraph; one that
+        covers only prompt lines gives no unit.
+
+    Examples
+    --------
+    >>> par = parse_transcript(["1 Task.", "Okay. The plot is nice. But slow to load here.",
+    ...                         "Yes."], "P1")
+    >>> al = align_highlights(par["raw"].tolist(), ["The plot is nice."])
+    >>> highlight_units(par, al, [7])[["row", "text", "highlight"]].values.tolist()
+    [[1, 'The plot is nice.', 7], [1, 'But slow to load here.', None], [2, 'Yes.', None]]
+    """
+    maps = [normalise_with_origin(r) for r in par["raw"]]
+    norm = [m[0] for m in maps]
+    doc, starts, ends = _doc_index(norm)
+    kinds = par["kind"].tolist()
+    covered = [np.zeros(len(n), dtype=bool) for n in norm]
+
+    def cut(k: int, a0: int, a1: int) -> str:
+        source, origin = maps[k][1], maps[k][2]
+        piece = source[origin[a0]:origin[a1 - 1] + 1]
+        if kinds[k] == "moderator":
+            piece = _MODERATOR.sub("", piece.lstrip())
+        return piece.strip()
+
+    units = []
+    for hid, a in zip(highlight_ids, alignment):
+        if a["span"] is None:
+            continue
+        lo, hi = a["span"]
+        pieces, first = [], None
+        for k in np.flatnonzero(np.minimum(ends, hi) - np.maximum(starts, lo) > 0):
+            a0, a1 = max(lo, starts[k]) - starts[k], min(hi, ends[k]) - starts[k]
+            covered[k][a0:a1] = True
+            if kinds[k] == "prompt":
+                continue
+            pieces.append(cut(k, a0, a1))
+            first = first or (int(k), int(a0))
+        if first is not None:
+            units.append((first, 0, " ".join(p for p in pieces if p), hid))
+    for k in range(len(par)):
+        if kinds[k] == "prompt" or not norm[k]:
+            continue
+        if not covered[k].any():
+            units.append(((k, 0), 1, par["text"].iloc[k], None))
+            continue
+        for a0, a1 in _runs(~covered[k]):
+            piece = _LEADING_PUNCT.sub("", cut(k, a0, a1))
+            if len(_WORDS.findall(piece)) >= min_gap_words:
+                units.append(((k, a0), 1, piece, None))
+    units.sort(key=lambda u: (u[0], u[1]))
+    return pd.DataFrame({"row": [u[0][0] for u in units], "text": [u[2] for u in units],
+                         "highlight": pd.Series([u[3] for u in units], dtype=object)})
 
 
 # --------------------------------------------------------------------------- tables
@@ -355,8 +491,16 @@ def build_codebook(raw: pd.DataFrame) -> pd.DataFrame:
     return validate_codebook(book)
 
 
-def prepare(data: Path, *, min_ratio: float = 0.8, min_overlap: int = 20):
-    """Read the study folder and build segments, codebook, codings, alignment and summary."""
+def prepare(data: Path, *, min_ratio: float = 0.8, min_overlap: int = 20,
+            unit: str = "paragraph", min_gap_words: int = 3):
+    """Read the study folder and build segments, codebook, codings, alignment and summary.
+
+    ``unit="paragraph"``: a segment per transcript line, coded with every code of every
+    highlight that covers it. ``unit="highlight"``: the coder's own units (see
+    :func:`highlight_units`), each coded with its highlight's codes in the tags file's order.
+    """
+    if unit not in UNITS:
+        raise InputError("unknown segment unit", expected=" or ".join(UNITS), got=unit)
     data = Path(data)
     tdir = data / TRANSCRIPTS
     if not tdir.is_dir():
@@ -374,7 +518,7 @@ def prepare(data: Path, *, min_ratio: float = 0.8, min_overlap: int = 20):
         raise InputError("code not in the codebook", path=data / TAGS, column="tag",
                          expected="one of the 22 final codes", got=unknown[0])
 
-    parsed, seg_frames = {}, []
+    parsed = {}
     files = sorted(tdir.glob("*.txt"), key=lambda f: int(transcript_id_of(f.name)[1:]))
     for f in files:
         tid = transcript_id_of(f.name)
@@ -382,31 +526,62 @@ def prepare(data: Path, *, min_ratio: float = 0.8, min_overlap: int = 20):
         df = parse_transcript(lines, tid)
         df.insert(0, "transcript_id", tid)
         parsed[f.stem] = df
-        seg_frames.append(df[df["kind"] != "prompt"])
-    segs = pd.concat(seg_frames, ignore_index=True)
-    segs.insert(0, "segment_id", [make_segment_id(t, p) for t, p in
-                                  zip(segs["transcript_id"], segs["position"])])
-    segs = segs.assign(start="", end="")
-    segments = validate_segments(segs[["segment_id", "transcript_id", "position", "text",
-                                       "speaker", "role", "question", "start", "end",
-                                       "prompt", "kind"]])
 
     highlights = (tags.drop_duplicates("id").sort_values("id", kind="stable")
                   [["id", "document", "content"]].reset_index(drop=True))
-    codes_of = tags.groupby("id")["tag"].agg(lambda s: sorted(set(s)))
-    rows, coding_rows = [], []
+    # Codes in the tags file's own order: the first one is the "first code" of the issue's
+    # baseline.
+    codes_of = tags.groupby("id", sort=False)["tag"].agg(lambda s: list(dict.fromkeys(s)))
+    aligned = {}
     for doc, group in highlights.groupby("document", sort=False):
         stem = Path(doc).stem
         if stem not in parsed:
             raise InputError("highlight from a document with no transcript", path=data / TAGS,
                              column="document", expected=f"a file in {tdir}", got=doc)
-        par = parsed[stem]
-        result = align_highlights(par["raw"].tolist(), group["content"].astype(str).tolist(),
+        result = align_highlights(parsed[stem]["raw"].tolist(),
+                                  group["content"].astype(str).tolist(),
                                   min_ratio=min_ratio, min_overlap=min_overlap)
-        for (_, h), a in zip(group.iterrows(), result):
+        aligned[stem] = (group, result)
+
+    columns = ["segment_id", "transcript_id", "position", "text", "speaker", "role",
+               "question", "start", "end", "prompt", "kind"]
+    unit_of: dict[int, str] = {}          # highlight id -> unit segment id (highlight mode)
+    if unit == "paragraph":
+        segs = pd.concat([df[df["kind"] != "prompt"] for df in parsed.values()],
+                         ignore_index=True)
+        segs.insert(0, "segment_id", [make_segment_id(t, p) for t, p in
+                                      zip(segs["transcript_id"], segs["position"])])
+    else:
+        frames = []
+        for stem, par in parsed.items():
+            group, result = aligned.get(stem, (highlights.iloc[:0], []))
+            units = highlight_units(par, result, group["id"].tolist(),
+                                    min_gap_words=min_gap_words)
+            rows = par.iloc[units["row"].to_numpy()].reset_index(drop=True)
+            # position = reading order of the unit; line = the transcript line it starts on
+            rows = rows.assign(line=rows["position"], position=np.arange(1, len(rows) + 1),
+                               text=units["text"].to_numpy())
+            rows.insert(0, "segment_id", [make_segment_id(t, p) for t, p in
+                                          zip(rows["transcript_id"], rows["position"])])
+            for sid, hid in zip(rows["segment_id"], units["highlight"]):
+                if hid is not None:
+                    unit_of[int(hid)] = sid
+            frames.append(rows)
+        segs = pd.concat(frames, ignore_index=True)
+        columns.append("line")
+    segments = validate_segments(segs.assign(start="", end="")[columns])
+
+    rows, coding_rows = [], []
+    for doc, group in highlights.groupby("document", sort=False):
+        stem = Path(doc).stem
+        par = parsed[stem]
+        for (_, h), a in zip(group.iterrows(), aligned[stem][1]):
             hit = par.iloc[a["paragraphs"]]
             kept = hit[hit["kind"] != "prompt"]
-            ids = [make_segment_id(t, p) for t, p in zip(kept["transcript_id"], kept["position"])]
+            if unit == "paragraph":
+                ids = [make_segment_id(t, p) for t, p in zip(kept["transcript_id"], kept["position"])]
+            else:
+                ids = [unit_of[int(h["id"])]] if int(h["id"]) in unit_of else []
             rows.append({"highlight_id": int(h["id"]), "document": doc,
                          "codes": "; ".join(codes_of[h["id"]]), "method": a["method"],
                          "ratio": a["ratio"], "occurrences": a["occurrences"],
@@ -420,13 +595,18 @@ def prepare(data: Path, *, min_ratio: float = 0.8, min_overlap: int = 20):
     alignment = pd.DataFrame(rows).sort_values("highlight_id", ignore_index=True)
 
     applied = len(coding_rows)
-    codings = pd.DataFrame(sorted(set(coding_rows)), columns=["segment_id", "theme"])
+    # One row per (segment, code), the segment's codes in the order first applied.
+    codings = pd.DataFrame(list(dict.fromkeys(coding_rows)), columns=["segment_id", "theme"])
+    order = {sid: i for i, sid in enumerate(segments["segment_id"])}
+    codings = codings.iloc[np.argsort(codings["segment_id"].map(order).to_numpy(),
+                                      kind="stable")].reset_index(drop=True)
     codings = codings.assign(coder=CODER, valence="", subtheme=codings["theme"])
     interp = dict(zip(book["theme"], book["valence_interpretation"]))
     codings["valence_interpretation"] = codings["theme"].map(interp)
     codings = validate_codings(codings[["segment_id", "coder", "theme", "valence", "subtheme",
                                         "valence_interpretation"]], book, segments)
     summary = summarise(segments, codings, alignment, applied, tags)
+    summary["unit"] = unit
     prompts = [int((df["kind"] == "prompt").sum()) for df in parsed.values()]
     summary["prompts_per_transcript"] = {"min": min(prompts), "max": max(prompts)}
     return segments, book, codings, alignment, summary
@@ -493,6 +673,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-ratio", type=float, default=0.8, help="difflib ratio for a fuzzy match")
     ap.add_argument("--min-overlap", type=int, default=20,
                     help="characters that make a paragraph covered")
+    ap.add_argument("--unit", choices=UNITS, default="paragraph",
+                    help="segment = a transcript line (discovery, issue 9) or the coder's "
+                         "highlight plus the uncovered text (the classifier's baseline, issue 5)")
+    ap.add_argument("--min-gap-words", type=int, default=3,
+                    help="--unit highlight: words an uncovered piece of a coded line needs")
     ap.add_argument("--embed", action="store_true", help="embed all segment texts into the cache")
     ap.add_argument("--cache", default=None,
                     help="embedding cache file (default $THEMEASSIST_CACHE/embeddings.sqlite)")
@@ -511,7 +696,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     try:
         segments, book, codings, alignment, summary = prepare(
-            args.data, min_ratio=args.min_ratio, min_overlap=args.min_overlap)
+            args.data, min_ratio=args.min_ratio, min_overlap=args.min_overlap,
+            unit=args.unit, min_gap_words=args.min_gap_words)
         timings = {"prepare_s": round(time.perf_counter() - t0, 2)}
         if args.embed:
             summary["embedding"] = embed_segments(segments, args.cache)
@@ -527,6 +713,7 @@ def main(argv: list[str] | None = None) -> int:
                         "transcripts": sorted((args.data / TRANSCRIPTS).glob("*.txt"))},
                 settings={"min_ratio": args.min_ratio, "min_overlap": args.min_overlap,
                           "embed": args.embed, "parser": "usability-txt.v1",
+                          "unit": args.unit, "min_gap_words": args.min_gap_words,
                           "alignment": "exact-then-difflib.v1"},
                 outputs=names, timings=timings), "manifest.json")
     except ThemeassistError as err:

@@ -132,3 +132,68 @@ def test_real_study_counts(pu):
     missing = [(h, c) for h, c in zip(tags["id"], tags["tag"])
                if not all((sid, c) in have for sid in where[h])]
     assert missing == []
+
+
+def test_highlight_units_split_a_coded_line(pu):
+    par = pu.parse_transcript([
+        "1 Open the page.",
+        "Okay, so. The plot is nice. But it is slow to load, really slow.",
+        "MODERATOR: Please read the next part. Take your time.",
+        "Fine.",
+        "I would add a plot. And",
+        "a histogram too.",
+    ], "P3")
+    highlights = ["The plot is nice.", "Take your time.", "I would add a plot. And a histogram too."]
+    al = pu.align_highlights(par["raw"].tolist(), highlights)
+    units = pu.highlight_units(par, al, [1, 2, 3])
+    assert units[["row", "text", "highlight"]].values.tolist() == [
+        [1, "The plot is nice.", 1],
+        [1, "But it is slow to load, really slow.", None],   # the rest of the coded line
+        [2, "Please read the next part.", None],             # prefix dropped
+        [2, "Take your time.", 2],
+        [3, "Fine.", None],                                  # untouched line, however short
+        [4, "I would add a plot. And a histogram too.", 3],  # one unit over two lines
+    ]
+    # "Okay, so." (2 words) is too short to stand alone; with min_gap_words=2 it is kept.
+    assert "Okay, so." in pu.highlight_units(par, al, [1, 2, 3], min_gap_words=2)["text"].tolist()
+
+
+def test_fixture_highlight_units(pu, tmp_path):
+    out = tmp_path / "hl"
+    assert pu.main(["--data", str(FIXTURE), "--out", str(out), "--unit", "highlight"]) == 0
+    seg = validate_segments(pd.read_csv(out / "segments.csv", keep_default_na=False))
+    book = validate_codebook(pd.read_csv(out / "codebook.csv", keep_default_na=False))
+    cod = validate_codings(pd.read_csv(out / "codings.csv", keep_default_na=False), book, seg)
+    by_id = seg.set_index("segment_id")
+    # Positions are reading order; "line" points back to the transcript file.
+    assert by_id["position"].tolist()[:3] == [1, 2, 3]
+    # Highlight 12 covered a prompt and an utterance: the unit keeps the utterance only.
+    unit12 = pd.read_csv(out / "alignment.csv").set_index("highlight_id").loc[12, "segment_ids"]
+    assert by_id.loc[unit12, "text"] == "It crashed once, then it worked."
+    assert by_id.loc[unit12, "line"] == 13
+    # Seven highlights aligned (one not found) -> seven coded units, codes in file order.
+    assert cod["segment_id"].nunique() == 7
+    unit13 = pd.read_csv(out / "alignment.csv").set_index("highlight_id").loc[13, "segment_ids"]
+    assert cod.loc[cod["segment_id"] == unit13, "theme"].tolist() == [
+        "Overall positive experience", "Wording not clear"]
+    summary = pd.read_json(out / "summary.json", typ="series")
+    assert summary["unit"] == "highlight" and summary["coded_segments"] == 7
+
+
+def test_real_study_highlight_units(pu):
+    data = shared("usability-think-aloud")
+    segments, book, codings, alignment, summary = pu.prepare(data, unit="highlight")
+    # One unit per highlight (PROVENANCE.md: 1,793 highlights, 1,930 tag rows), nothing
+    # merged or lost; the rest is the text no highlight covers.
+    assert summary["coded_segments"] == 1793 and summary["codings"] == 1930
+    assert (alignment["segment_ids"].str.split().str.len() == 1).all()
+    assert alignment["segment_ids"].is_unique
+    hist = summary["codes_per_coded_segment"]["histogram"]
+    assert sum(int(k) * v for k, v in hist.items()) == 1930
+    assert summary["segments"] > 1793
+    # The first code of each unit is the tags file's first row for that highlight.
+    tags = pd.read_csv(data / "tags" / "all_tags_20220303.csv")
+    first_tag = tags.drop_duplicates("id").set_index("id")["tag"]
+    unit = alignment.set_index("highlight_id")["segment_ids"]
+    first_code = codings.drop_duplicates("segment_id").set_index("segment_id")["theme"]
+    assert all(first_code[unit[h]] == t for h, t in first_tag.items())
