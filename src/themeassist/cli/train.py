@@ -107,9 +107,22 @@ def train_cli(
                 timings={"total_seconds": round(time.perf_counter() - started, 2)}),
                 "manifest.json")
     kind = "zero-shot model" if model.zero_shot_ else "model"
-    summary = f"trained {kind} {model.name_} on {model.training_.get('n_codings', 0)} codings"
+    echo(f"trained {kind} {model.name_} on {model.training_.get('n_codings', 0)} codings; "
+         f"wrote {out}")
     if model.evaluation_:
-        ev = model.evaluation_
-        summary += (f"; cross-validated code kappa {ev['levels']['code']['kappa']:.2f}, "
-                    f"codable kappa {ev['levels']['codable']['kappa']:.2f}, ECE {ev['ece']:.3f}")
-    echo(f"{summary}; wrote {out}")
+        echo(evaluation_summary(model.evaluation_))
+        echo(f"label flags 'needs review' below confidence {model.threshold_:.3f} (this model's "
+             f"threshold; --threshold overrides)")
+        echo(f"model card: {Path(out) / 'model_card.md'}")
+
+
+def evaluation_summary(ev: dict) -> str:
+    """The cross-validation figures a user reads first, as a small text table."""
+    lines = [f"cross-validated over {ev['folds']} folds grouped by transcript:",
+             f"  {'level':8s} {'n':>5s} {'kappa':>6s} {'AC1':>6s} {'acc':>6s} {'macroF1':>8s}"]
+    for name, m in ev["levels"].items():
+        lines.append(f"  {name:8s} {m['n']:5d} {m['kappa']:6.2f} {m['ac1']:6.2f} "
+                     f"{m['accuracy']:6.2f} {m['macro_f1']:8.2f}")
+    lines.append(f"  50% most confident: code kappa {ev['kappa_top50']:.2f}; calibration error "
+                 f"(ECE) {ev['ece']:.3f}")
+    return "\n".join(lines)
