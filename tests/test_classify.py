@@ -223,6 +223,10 @@ def test_evaluation_is_grouped_by_transcript_and_reports_every_level(corpus):
     assert ev["kappa_top50"] >= ev["levels"]["code"]["kappa"] - 1e-9
     assert 0 <= ev["ece"] <= 0.15
     assert [c["coverage"] for c in ev["coverage"]][-1] == 1.0
+    # The curves end where all labels are kept: there they equal the level's kappa.
+    assert ev["coverage"][-1]["kappa"] == pytest.approx(ev["levels"]["code"]["kappa"])
+    assert ev["coverage_theme"][-1]["kappa"] == pytest.approx(ev["levels"]["theme"]["kappa"])
+    assert ev["coverage_theme"][-1]["n"] == ev["levels"]["theme"]["n"]
     assert len(ev["predictions"]) == cod["segment_id"].nunique()
 
 

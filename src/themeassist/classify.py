@@ -1403,21 +1403,23 @@ def coverage_curve(confidence, human, predicted, steps: int = 20) -> list[dict]:
 
 
 def _coarser_level(P: np.ndarray, sets: list[list[int]], label_of_code: Sequence[str]
-                   ) -> tuple[np.ndarray, np.ndarray]:
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Human and predicted labels at a coarser level (theme or valence) of the codes.
 
-    The predicted label maximises the summed probability of its codes; the human label is
-    the predicted one when any of the segment's codes has it, else that of its first code.
+    The predicted label maximises the summed probability of its codes (that sum is its
+    confidence, returned third); the human label is the predicted one when any of the
+    segment's codes has it, else that of its first code.
     """
     names = list(dict.fromkeys(label_of_code))
     index = {n: i for i, n in enumerate(names)}
     member = np.zeros((len(label_of_code), len(names)))
     member[np.arange(len(label_of_code)), [index[x] for x in label_of_code]] = 1
-    pred = (P @ member).argmax(1)
+    summed = P @ member
+    pred = summed.argmax(1)
     human = np.array([p if p in {index[label_of_code[c]] for c in cs}
                       else index[label_of_code[cs[0]]] for p, cs in zip(pred, sets)])
     arr = np.array(names, dtype=object)
-    return arr[human], arr[pred]
+    return arr[human], arr[pred], summed.max(1)
 
 
 def _level_metrics(human, pred, labels=None) -> dict[str, Any]:
@@ -1468,7 +1470,9 @@ def evaluate_model(
         code, or the predicted one when the segment carries it among several): ``n``,
         ``kappa``, ``ac1``, ``accuracy``, ``macro_f1`` and ``per_class`` precision/recall.
         ``code_first``: code-level kappa, accuracy and kappa of the 50% most confident
-        against the first code only (the baseline's rule). ``coverage``: the coverage-agreement curve of the code level;
+        against the first code only (the baseline's rule). ``coverage``: the coverage-agreement curve of the code level
+        (``coverage_theme``: of the theme level, a theme's confidence being the summed
+        probability of its codes);
         ``kappa_top50``: kappa of the 50% most confident; ``ece`` and ``reliability``
         (code level), ``ece_codable``; ``threshold``: the threshold :func:`choose_threshold`
         picks on these predictions; ``folds``, ``n_transcripts``.
@@ -1533,8 +1537,9 @@ def _metrics(segs, book, d: _Data, codable_p, codable_cut, code_p, n_folds, n_gr
     first = np.array([cs[0] for cs in sets])
     levels["code"] = _level_metrics(codes[human], codes[pred])
     # theme and valence: sums of code probabilities
-    levels["theme"] = _level_metrics(*_coarser_level(P, sets, themes))
-    levels["valence"] = _level_metrics(*_coarser_level(P, sets, valences))
+    theme_human, theme_pred, theme_conf = _coarser_level(P, sets, themes)
+    levels["theme"] = _level_metrics(theme_human, theme_pred)
+    levels["valence"] = _level_metrics(*_coarser_level(P, sets, valences)[:2])
     ece, rel = expected_calibration_error(conf, human == pred)
     curve = coverage_curve(conf, codes[human], codes[pred])
     half = np.argsort(-conf, kind="stable")[: max(1, len(conf) // 2)]
@@ -1553,6 +1558,8 @@ def _metrics(segs, book, d: _Data, codable_p, codable_cut, code_p, n_folds, n_gr
         "kappa_top50": _kappa(codes[human][half], codes[pred][half]),
         "accuracy_top50": float(np.mean(human[half] == pred[half])),
         "coverage": curve, "ece": ece, "reliability": rel,
+        # with many codes of one or two examples, the theme curve is the one to read
+        "coverage_theme": coverage_curve(theme_conf, theme_human, theme_pred),
         "ece_codable": ece_c, "reliability_codable": rel_c,
         "threshold": choose_threshold(conf, codes[human], codes[pred],
                                       target_kappa=s["target_kappa"]),

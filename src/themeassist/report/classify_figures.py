@@ -14,8 +14,10 @@ from themeassist.report.style import CHALLENGE_COLOUR, PALETTE, figure_style, ne
 def coverage_agreement_figure(evaluation: dict[str, Any], threshold: float | None = None):
     """Kappa and accuracy of the most confident labels against the share of labels kept.
 
-    The chosen review threshold (default: ``evaluation["threshold"]``) is marked at the
-    coverage where it falls.
+    Code level, and theme level when the evaluation has it (``coverage_theme``): with a
+    codebook of many rarely used subthemes the code curve sits low and the theme curve
+    says more. The chosen review threshold (default: ``evaluation["threshold"]``, a
+    code-level confidence) is marked at the coverage where it falls on the code curve.
 
     Examples
     --------
@@ -24,16 +26,24 @@ def coverage_agreement_figure(evaluation: dict[str, Any], threshold: float | Non
     ...       "threshold": 0.4}
     >>> fig = coverage_agreement_figure(ev)
     >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()][:2]
-    ['kappa', 'accuracy']
+    ['code kappa', 'code accuracy']
+    >>> ev["coverage_theme"] = ev["coverage"]
+    >>> [t.get_text() for t in coverage_agreement_figure(ev).axes[0].get_legend().get_texts()][:3]
+    ['code kappa', 'code accuracy', 'theme kappa']
     """
     curve = evaluation["coverage"]
     thr = evaluation.get("threshold") if threshold is None else threshold
     with figure_style():
         fig, ax = new_figure(6.0, 4.0)
         cov = [c["coverage"] for c in curve]
-        ax.plot(cov, [c["kappa"] for c in curve], marker="o", color=PALETTE[0], label="kappa")
+        ax.plot(cov, [c["kappa"] for c in curve], marker="o", color=PALETTE[0],
+                label="code kappa")
         ax.plot(cov, [c["accuracy"] for c in curve], marker="s", color=PALETTE[1],
-                label="accuracy", linestyle="--")
+                label="code accuracy", linestyle="--")
+        theme = evaluation.get("coverage_theme")
+        if theme:
+            ax.plot([c["coverage"] for c in theme], [c["kappa"] for c in theme], marker="^",
+                    color=PALETTE[2], label="theme kappa")
         if thr is not None:
             kept = [c["coverage"] for c in curve if c["threshold"] >= thr]
             if kept:
@@ -43,9 +53,13 @@ def coverage_agreement_figure(evaluation: dict[str, Any], threshold: float | Non
         ax.set_xlabel("coverage (share of labels kept, most confident first)")
         ax.set_ylabel("agreement with the human coder")
         ax.set_xlim(0, 1.02)
-        ax.set_ylim(0, 1.02)
+        lowest = min([c["kappa"] for c in curve + list(theme or []) if c["kappa"] == c["kappa"]],
+                     default=0.0)
+        ax.set_ylim(min(0.0, lowest - 0.05), 1.02)     # kappa can fall below zero
         ax.set_title("Coverage-agreement curve (cross-validated)")
-        ax.legend(loc="lower left", frameon=False)
+        # the curves run along the top (good models) or the bottom (codes with few
+        # examples); the middle right is free in both cases
+        ax.legend(loc="center right", frameon=False)
     return fig
 
 
