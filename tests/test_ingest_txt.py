@@ -107,3 +107,32 @@ def test_unlabelled_lines_belong_to_the_unlabelled_speaker():
         ["Participant", "Sure. Task two, log in with the credentials from the email."],
         ["Participant", "Done."]]
     assert df["turn"].tolist() == [0, 0, 1, 2, 2] and df.attrs["skipped_lines"] == 0
+
+
+def test_a_label_in_brackets_is_not_part_of_the_name(tmp_path):
+    f = tmp_path / "fg05.txt"
+    f.write_text("Focus group 5\n"
+                 "Ruth Okafor (Facilitator): Welcome everyone. Let's start.\n"
+                 "Ann Lee (Guest): hi, I'm Ann, I work on the ward.\n"
+                 "Sam (she/her): Hello. I'm Sam.\n"
+                 "Ruth Okafor (Facilitator): Thank you both.\n"
+                 "Ann Lee (Guest): One more thing (really): we need time.\n"
+                 "Notes (draft): this stays Ann's text.\n", encoding="utf-8")
+    df = speech(read_transcript(f))
+    assert df["speaker"].tolist() == ["Ruth Okafor", "Ann Lee", "Sam", "Ruth Okafor",
+                                      "Ann Lee", "Ann Lee"]
+    # The transcript's own "(Facilitator)" label gives the role, with no configuration.
+    assert df["role"].tolist() == ["facilitator", "", "", "facilitator", "", ""]
+    assert df["text"].tolist()[4:] == ["One more thing (really): we need time.",
+                                       "Notes (draft): this stays Ann's text."]
+
+
+def test_labelled_facilitator_is_a_facilitator_in_the_segments(tmp_path):
+    from themeassist.ingest import ingest_files
+
+    f = tmp_path / "fg06.txt"
+    f.write_text("Jo Park (Moderator): What worked well?\nAnn (Guest): The rota.\n",
+                 encoding="utf-8")
+    segments, _ = ingest_files([f])
+    assert segments[["speaker", "role"]].values.tolist() == [
+        ["Jo Park", "facilitator"], ["Ann", "participant"]]

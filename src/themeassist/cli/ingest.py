@@ -63,8 +63,9 @@ def ingest_cli(
     """Read transcripts into a segments table: one row per paragraph, with its transcript,
     position, speaker, role and question.
 
-    A turn starts at 'Name: text', '[00:01:02] Name: text', 'Name (00:01:02): text' or a
-    name alone on its line; WebVTT voice tags and Zoom 'Name:' cues; Word transcripts from
+    A turn starts at 'Name: text', '[00:01:02] Name: text', 'Name (00:01:02): text',
+    'Name (Guest): text' ('Name (Facilitator):' marks a facilitator) or a name alone on
+    its line; WebVTT voice tags and Zoom 'Name:' cues; Word transcripts from
     Teams or transcription services; CSV/XLSX with text and speaker columns. Writes
     OUT.manifest.json beside the table and prints a summary per transcript.
 

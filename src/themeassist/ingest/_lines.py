@@ -8,6 +8,7 @@ module's docstring, which users read):
       Name: text                 NAME: text             Speaker 2: text
       [00:01:02] Name: text      (01:02) Name: text     00:01:02 Name: text
       Name (00:01:02): text      Name [00:01:02]: text
+      Name (Guest): text         Jane Smith (Facilitator): text     (a label in brackets)
       Name                       (alone on its line; the text follows on the next lines)
       Name  00:01:02             Speaker 1 [00:00:12]   [00:01:02] Name   Name:
 
@@ -19,6 +20,10 @@ module's docstring, which users read):
   a capitalised text. So ``One thing: money.`` and ``Funding: we never had enough`` stay
   text. A name alone on its line must also be seen as a speaker elsewhere in the file (any
   form), or carry a timestamp or a colon, or be a configured facilitator.
+- **A label in brackets after the name** (``Ann (Guest):``, ``Ruth Okafor (External):``,
+  ``Sam (she/her):``) is not part of the speaker's name; a label the facilitator rules
+  recognise (``(Facilitator)``, ``(Moderator)``, a configured name) makes the speaker a
+  facilitator.
 - **Paragraphs.** Within a turn each line is a paragraph, except (when ``join_wrapped``)
   a line that does not end a sentence (no closing ``.``, ``?``, ``!``, ``…`` optionally
   followed by a quote or bracket) is a hard-wrapped continuation and is joined to the next
@@ -57,6 +62,8 @@ _PATTERNS = [
     ("name_time_alone", re.compile(rf"^(?P<name>{NAME})\s+(?P<t>{TIME})\s*$")),
     # [00:01:02] Name   (alone)
     ("time_name_alone", re.compile(rf"^[\[(]?(?P<t>{TIME})[\])]?\s+(?P<name>{NAME})\s*$")),
+    # Name (Guest): text  /  Jane Smith (Facilitator): text   (a label, not a time)
+    ("name_label", re.compile(rf"^(?P<name>{NAME})\s*\((?P<label>[^\W\d_][^():]{{0,30}})\)\s*:\s*(?P<text>.*)$")),
     # Name: text   /  Name:
     ("name_colon", re.compile(rf"^(?P<name>{NAME})\s*:\s*(?P<text>.*)$")),
     # Name   (alone on its line)
@@ -170,6 +177,7 @@ class Candidate:
     name: str
     text: str
     time: str | None
+    label: str | None = None
 
 
 def match_speaker(line: str) -> Candidate | None:
@@ -181,14 +189,15 @@ def match_speaker(line: str) -> Candidate | None:
             name = gd["name"].strip().rstrip(".")
             if not name:
                 continue
-            return Candidate(kind, name, (gd.get("text") or "").strip(), gd.get("t"))
+            label = (gd.get("label") or "").strip() or None
+            return Candidate(kind, name, (gd.get("text") or "").strip(), gd.get("t"), label)
     return None
 
 
 def accept(c: Candidate, counts: Counter, seen_speakers: set[str], rules: SpeakerRules) -> bool:
     """Whether a candidate prefix is a speaker, by the rules of the module docstring."""
     key = c.name.casefold()
-    if rules.is_facilitator(c.name):
+    if rules.is_facilitator(c.name) or (c.label is not None and rules.is_facilitator(c.label)):
         return True
     if c.time is not None:
         return name_like(c.name) or counts[key] >= 2
@@ -202,6 +211,8 @@ def accept(c: Candidate, counts: Counter, seen_speakers: set[str], rules: Speake
         return True
     if common:
         return False
+    if c.label is not None:       # "Ann (Guest): ..." needs no capital after the colon
+        return True
     # Seen once: the turn's text should start like a sentence (capital, digit, quote).
     return c.text == "" or not c.text[0].islower()
 
@@ -216,6 +227,7 @@ class Row:
     start: float | None = None
     end: float | None = None
     marker: str = ""
+    role: str = ""       # "facilitator" when the transcript's own label says so
 
 
 def parse_lines(
@@ -252,6 +264,7 @@ def parse_lines(
 
     rows: list[Row] = []
     speaker: str | None = None
+    speaker_role = ""
     turn = -1
     turn_start: float | None = None
     turn_end: float | None = None
@@ -266,7 +279,7 @@ def parse_lines(
         if buf and speaker is not None:
             rows.append(Row("speech", speaker, " ".join(buf), buf_line, turn,
                             turn_start if first_paragraph else None,
-                            turn_end if first_paragraph else None))
+                            turn_end if first_paragraph else None, role=speaker_role))
             first_paragraph = False
         buf = []
 
@@ -310,6 +323,8 @@ def parse_lines(
         if is_turn:
             flush()
             speaker = c.name
+            speaker_role = ("facilitator" if c.label is not None
+                            and rules.is_facilitator(c.label) else "")
             turn += 1
             first_paragraph = True
             if c.time is not None:
@@ -329,6 +344,7 @@ def parse_lines(
             # unlabelled party's turn.
             flush()
             speaker = rules.unlabelled
+            speaker_role = ""
             turn += 1
             first_paragraph = True
             turn_start = turn_end = None
@@ -358,7 +374,7 @@ def rows_frame(rows: Sequence[Row], *, fmt: str, encoding: str, skipped: int = 0
         "transcript_id": "",
         "kind": [r.kind for r in rows],
         "speaker": [r.speaker for r in rows],
-        "role": "",
+        "role": [r.role for r in rows],
         "text": [r.text for r in rows],
         "marker": [r.marker for r in rows],
         "question": "",

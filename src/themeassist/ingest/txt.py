@@ -4,6 +4,8 @@ A turn starts at a line that names its speaker::
 
     Name: text                 NAME: text
     [00:01:02] Name: text      Name (00:01:02): text
+    Ann (Guest): text          Ruth Okafor (Facilitator): text   (the label is not the name;
+                               a facilitator label makes the speaker a facilitator)
     Ann                        (a speaker alone on its line, the text on the next lines)
 
 Within a turn each line is a paragraph (a segment), except that a line that does not end a
