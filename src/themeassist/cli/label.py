@@ -79,6 +79,8 @@ def label_cli(
     a draft mode: about 80-200x faster end to end on 2 cores, but its similarities track
     MiniLM's only loosely and its labels agree less with human coders (Cohen's kappa 0.01
     lower per code and 0.03 lower on what to code, on the usability study).
+    To review the pre-labels in NVivo, ATLAS.ti or MAXQDA, export them with the transcripts:
+    themeassist qda export -s segments.csv -c machine.csv -b codebook.csv -o review.qdpx.
     """
     with user_errors():
         import os
