@@ -8,27 +8,20 @@ script's "speaker label in text" rows are that setup.
 
 from __future__ import annotations
 
-import importlib.util
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 try:
-    from conftest import shared
+    from conftest import load_script, shared
 except ImportError:  # pytest --import-mode=importlib
-    from tests.conftest import shared
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "evaluate_classifier.py"
+    from tests.conftest import load_script, shared
 
 
 @pytest.fixture(scope="module")
 def ec():
-    spec = importlib.util.spec_from_file_location("evaluate_classifier", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("evaluate_classifier")
 
 
 @pytest.fixture(scope="module")

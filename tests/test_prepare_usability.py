@@ -8,7 +8,6 @@ usability-think-aloud``, GPL-3.0) is only read, and those tests skip when it is 
 from __future__ import annotations
 
 import doctest
-import importlib.util
 from pathlib import Path
 
 import pandas as pd
@@ -17,9 +16,9 @@ import pytest
 from themeassist.tables import validate_codebook, validate_codings, validate_segments
 
 try:
-    from conftest import FIXTURES, shared
+    from conftest import FIXTURES, load_script, shared
 except ImportError:  # pytest --import-mode=importlib
-    from tests.conftest import FIXTURES, shared
+    from tests.conftest import FIXTURES, load_script, shared
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "prepare_usability.py"
 FIXTURE = FIXTURES / "usability"
@@ -27,10 +26,7 @@ FIXTURE = FIXTURES / "usability"
 
 @pytest.fixture(scope="module")
 def pu():
-    spec = importlib.util.spec_from_file_location("prepare_usability", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("prepare_usability")
 
 
 def test_docstring_examples(pu):

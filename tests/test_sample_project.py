@@ -8,7 +8,6 @@ four groups covering every theme with successes and challenges; coder B on two g
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pandas as pd
@@ -17,19 +16,16 @@ import yaml
 
 from themeassist import config, io
 
+try:
+    from conftest import load_script
+except ImportError:  # pytest --import-mode=importlib
+    from tests.conftest import load_script
+
 ingest = pytest.importorskip("themeassist.ingest", reason="themeassist.ingest is not importable yet")
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = io.data_path("sample")
 FILES = ["fg01.txt", "fg02.vtt", "fg03.docx", "fg04.txt"]
-
-
-def _script(name: str):
-    """Import a file of scripts/ as a module (scripts/ is not a package)."""
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +128,7 @@ def test_docx_script_rebuilds_the_committed_docx(tmp_path):
     # version's template), and the same bytes when built twice.
     import docx
 
-    make = _script("make_sample_docx")
+    make = load_script("make_sample_docx")
     first = make.build(tmp_path / "a.docx").read_bytes()
     assert make.build(tmp_path / "b.docx").read_bytes() == first
 
@@ -150,7 +146,7 @@ def test_codings_validate_against_codebook_and_corpus(codings):
 
 def test_codings_are_built_from_the_annotations():
     # The committed CSVs are exactly what the annotations resolve to with the real ingest.
-    assert _script("build_sample_codings").build(check=True) == 0
+    assert load_script("build_sample_codings").build(check=True) == 0
 
 
 def test_only_participant_segments_are_coded(corpus, codings):
@@ -200,7 +196,7 @@ def test_coders_agree_realistically_on_the_shared_groups(corpus, codings):
 
 
 def test_annotation_snippet_matching_no_segment_fails_loudly(corpus):
-    build = _script("build_sample_codings")
+    build = load_script("build_sample_codings")
     segments, _ = corpus
     bad = {"fg01.txt": [{"snippet": "words nobody ever said", "A": []}]}
     with pytest.raises(build.AnnotationError, match="matches 0 segments"):
