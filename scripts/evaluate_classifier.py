@@ -66,7 +66,10 @@ the defaults (fold noise), so the defaults stay.
 Tried on the highlight units and not kept (scratch experiments, outer fold 0 unless
 said): fine-tuning all of MiniLM (2 epochs, cross-entropy over the codes and "none",
 160 s a fold on 2 cores) lifts the plain LR baseline from 0.475 to 0.545 (with the task),
-but feeding the fine-tuned embeddings to themeassist gives 0.606 against 0.621 frozen;
+but feeding the fine-tuned embeddings to themeassist gives 0.606 against 0.621 frozen,
+and 0.625 when the training segments are embedded honestly (cross-fitted: four inner
+fine-tunes, each embedding the training transcripts it did not see; 0.628 appended to
+the frozen embeddings);
 fine-tuning the top two layers on cached lower layers (20 s an epoch) gives a head of
 0.49 alone, and mixing its log-probabilities into themeassist's at weights 0.25-2 gives
 0.619 down to 0.586 (0.621 without); VADER sentiment scores as features 0.641 (all folds);
