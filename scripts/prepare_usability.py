@@ -40,8 +40,8 @@ Outputs (all validated with :mod:`themeassist.tables`):
     two highlights on one paragraph is kept once.
 ``alignment.csv``
     One row per highlight (Taguette id): document, codes, method (``exact``, ``fuzzy``,
-    ``none``), similarity, the segment ids it was aligned to, and the prompt lines it
-    covered (prompts are not segments).
+    ``none``), similarity, the segment ids it was aligned to, the transcript lines it codes
+    (``lines``) and the prompt lines it covered (prompts are not segments).
 ``summary.json`` and ``manifest.json``
     The printed summary, and inputs' hashes and settings.
 
@@ -586,6 +586,7 @@ def prepare(data: Path, *, min_ratio: float = 0.8, min_overlap: int = 20,
                          "codes": "; ".join(codes_of[h["id"]]), "method": a["method"],
                          "ratio": a["ratio"], "occurrences": a["occurrences"],
                          "segment_ids": " ".join(ids),
+                         "lines": " ".join(str(p) for p in kept["position"]),
                          "prompt_lines": " ".join(
                              str(p) for p in hit.loc[hit["kind"] == "prompt", "position"]),
                          "content": h["content"]})
@@ -646,6 +647,8 @@ def summarise(segments, codings, alignment, applied, tags) -> dict:
                                 & (alignment["occurrences"] > 1)).sum()),
         "aligned_to_prompt_only": int(only_prompt.sum()),
         "multi_segment_highlights": int((alignment["segment_ids"].str.count(" ") >= 1).sum()),
+        # the same in both units (a highlight unit over several lines is still one segment)
+        "multi_line_highlights": int((alignment["lines"].str.count(" ") >= 1).sum()),
         "code_applications_before_dedup": int(applied),
     }
 

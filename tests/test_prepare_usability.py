@@ -119,6 +119,7 @@ def test_real_study_counts(pu):
     assert summary["aligned_exact"] == 1793 and summary["not_aligned"] == 0
     assert summary["aligned_to_prompt_only"] == 0
     assert summary["coded_segments"] == 2093 and summary["codings"] == 2435
+    assert summary["multi_segment_highlights"] == summary["multi_line_highlights"] == 320
     # Every tag row's code is on every segment its highlight was aligned to.
     validate_codings(codings, book, segments)
     assert set(codings["theme"]) == set(book["theme"])
@@ -184,6 +185,7 @@ def test_real_study_highlight_units(pu):
     assert summary["coded_segments"] == 1793 and summary["codings"] == 1930
     assert (alignment["segment_ids"].str.split().str.len() == 1).all()
     assert alignment["segment_ids"].is_unique
+    assert summary["multi_line_highlights"] == 320       # as many as with --unit paragraph
     hist = summary["codes_per_coded_segment"]["histogram"]
     assert sum(int(k) * v for k, v in hist.items()) == 1930
     assert summary["segments"] > 1793
