@@ -272,23 +272,12 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray, sample_weight=None) -> fl
     >>> fit_temperature(z, y) > 5
     True
     """
-    from scipy.optimize import minimize_scalar
-
     logits = np.asarray(logits, dtype=np.float64)
     y = np.asarray(y, dtype=int)
     if len(y) < 2:
         return 1.0
     w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
-
-    def nll(log_t):
-        z = logits / np.exp(log_t)
-        z = z - z.max(axis=1, keepdims=True)
-        lse = np.log(np.exp(z).sum(axis=1))
-        return float(np.sum(w * (lse - z[np.arange(len(y)), y])) / w.sum())
-
-    res = minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded",
-                          options={"xatol": 1e-6})
-    return float(np.exp(res.x))
+    return _best_temperature(lambda t: _nll(logits, y, w, t))
 
 
 def fit_temperature_sets(logits: np.ndarray, member: np.ndarray) -> float:
@@ -318,23 +307,39 @@ def fit_temperature_sets(logits: np.ndarray, member: np.ndarray) -> float:
     >>> fit_temperature_sets(z, sets) < fit_temperature_sets(z, first)  # top code was right
     True
     """
-    from scipy.optimize import minimize_scalar
-
     logits = np.asarray(logits, dtype=np.float64)
     member = np.asarray(member, dtype=bool)
     if len(logits) < 2:
         return 1.0
+    return _best_temperature(lambda t: _set_nll(logits, member, t))
 
-    def nll(log_t):
-        z = logits / np.exp(log_t)
-        z = z - z.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        num = np.where(member, e, 0.0).sum(axis=1)
-        return float(np.mean(np.log(e.sum(axis=1)) - np.log(np.maximum(num, 1e-300))))
 
-    res = minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded",
+def _best_temperature(loss) -> float:
+    """The temperature in ``[0.05, 20]`` minimising ``loss(T)``, searched on ``log T``."""
+    from scipy.optimize import minimize_scalar
+
+    res = minimize_scalar(lambda log_t: loss(np.exp(log_t)),
+                          bounds=(np.log(0.05), np.log(20.0)), method="bounded",
                           options={"xatol": 1e-6})
     return float(np.exp(res.x))
+
+
+def _nll(z: np.ndarray, y: np.ndarray, w, t: float) -> float:
+    """Mean (weighted) negative log-likelihood of classes ``y`` under ``softmax(z / t)``."""
+    zz = z / t
+    zz = zz - zz.max(axis=1, keepdims=True)
+    lse = np.log(np.exp(zz).sum(axis=1))
+    w = np.ones(len(y)) if w is None else w
+    return float(np.sum(w * (lse - zz[np.arange(len(y)), y])) / w.sum())
+
+
+def _set_nll(z: np.ndarray, member: np.ndarray, t: float) -> float:
+    """Mean negative log-likelihood that the label is one of each row's ``member`` set."""
+    zz = z / t
+    zz = zz - zz.max(axis=1, keepdims=True)
+    e = np.exp(zz)
+    num = np.maximum(np.where(member, e, 0.0).sum(axis=1), 1e-300)
+    return float(np.mean(np.log(e.sum(axis=1)) - np.log(num)))
 
 
 def needs_review(confidence: np.ndarray, threshold: float) -> np.ndarray:
@@ -1003,22 +1008,6 @@ def _cross_fit(d: _Data, cbe, n_codes: int, s, cb_texts=None) -> dict[str, np.nd
             codable_ng[test] = ng.logits(d.texts[test], 2)
     return {"code": code_z, "codable": codable_z, "code_ngram": code_ng,
             "codable_ngram": codable_ng}
-
-
-def _nll(z: np.ndarray, y: np.ndarray, w, t: float) -> float:
-    zz = z / t
-    zz = zz - zz.max(axis=1, keepdims=True)
-    lse = np.log(np.exp(zz).sum(axis=1))
-    w = np.ones(len(y)) if w is None else w
-    return float(np.sum(w * (lse - zz[np.arange(len(y)), y])) / w.sum())
-
-
-def _set_nll(z: np.ndarray, member: np.ndarray, t: float) -> float:
-    zz = z / t
-    zz = zz - zz.max(axis=1, keepdims=True)
-    e = np.exp(zz)
-    num = np.maximum(np.where(member, e, 0.0).sum(axis=1), 1e-300)
-    return float(np.mean(np.log(e.sum(axis=1)) - np.log(num)))
 
 
 def _fit_smoothing(z, prev_idx, next_idx, grid, rows, y, w, member=None,
