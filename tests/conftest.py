@@ -14,12 +14,17 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SHARED_DATA = Path(os.environ.get("THEMEASSIST_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 
-def load_script(name: str):
-    """Import ``scripts/<name>.py`` as a module (scripts/ is not a package)."""
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+def load_file(name: str, path: Path):
+    """Import one Python file as a module named ``name`` (for files outside any package)."""
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def load_script(name: str):
+    """Import ``scripts/<name>.py`` as a module (scripts/ is not a package)."""
+    return load_file(name, ROOT / "scripts" / f"{name}.py")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import zipfile
 from pathlib import Path
@@ -17,14 +16,11 @@ from themeassist.qda import core, import_file, refi
 from themeassist.tables import validate_codebook, validate_codings, validate_segments
 
 try:
-    from tests.conftest import shared
+    from tests.conftest import FIXTURES, load_file, shared
 except ImportError:  # pragma: no cover
-    from conftest import shared
+    from conftest import FIXTURES, load_file, shared
 
-_spec = importlib.util.spec_from_file_location(
-    "qda_build", Path(__file__).resolve().parent / "fixtures" / "qda" / "build.py")
-build = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(build)
+build = load_file("qda_build", FIXTURES / "qda" / "build.py")
 
 
 def _write(tmp_path, data: bytes, name="quirks.qdpx") -> Path:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import zipfile
-from pathlib import Path
 
 import pytest
 
@@ -12,10 +10,12 @@ from themeassist.errors import InputError
 from themeassist.qda import import_file
 from themeassist.qda.safezip import SafeZip, member_problem
 
-_spec = importlib.util.spec_from_file_location(
-    "qda_build", Path(__file__).resolve().parent / "fixtures" / "qda" / "build.py")
-build = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(build)
+try:
+    from conftest import FIXTURES, load_file
+except ImportError:  # pytest --import-mode=importlib
+    from tests.conftest import FIXTURES, load_file
+
+build = load_file("qda_build", FIXTURES / "qda" / "build.py")
 
 
 @pytest.mark.parametrize("kind, message", [

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -13,14 +11,11 @@ from themeassist.qda import import_file
 from themeassist.qda.taguette import html_text
 
 try:
-    from tests.conftest import shared
+    from tests.conftest import FIXTURES, load_file, shared
 except ImportError:  # pragma: no cover
-    from conftest import shared
+    from conftest import FIXTURES, load_file, shared
 
-_spec = importlib.util.spec_from_file_location(
-    "qda_build", Path(__file__).resolve().parent / "fixtures" / "qda" / "build.py")
-build = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(build)
+build = load_file("qda_build", FIXTURES / "qda" / "build.py")
 
 
 def _codings(res):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import zipfile
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -13,10 +12,12 @@ from typer.testing import CliRunner
 
 from themeassist.cli import app
 
-_spec = importlib.util.spec_from_file_location(
-    "qda_build", Path(__file__).resolve().parents[1] / "fixtures" / "qda" / "build.py")
-build = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(build)
+try:
+    from conftest import FIXTURES, load_file
+except ImportError:  # pytest --import-mode=importlib
+    from tests.conftest import FIXTURES, load_file
+
+build = load_file("qda_build", FIXTURES / "qda" / "build.py")
 
 runner = CliRunner()
 
