@@ -1608,21 +1608,44 @@ def suggest(model: CodingModel, segments: pd.DataFrame, embeddings: np.ndarray, 
     segs = tables.validate_segments(segments)
     emb = _check_embeddings(segs, embeddings, model.spec_.dim).astype(np.float64)
     codable, P = model.predict_proba(segs, emb)
+    coded = set(map(str, coded_ids))
+    is_coded = segs["segment_id"].isin(coded).to_numpy()
+    rows, u, picked_dist = pick_uncertain_diverse(codable, P, emb, is_coded, n, seed=seed,
+                                                  pool=pool)
+    if len(rows) == 0:
+        return pd.DataFrame(columns=["rank", "segment_id", "transcript_id", "text", "uncertainty",
+                                     "distance", "codable", "predicted"])
+    codes = np.array(model.codes_, dtype=object)
+    return pd.DataFrame({
+        "rank": np.arange(1, len(rows) + 1),
+        "segment_id": segs["segment_id"].to_numpy()[rows],
+        "transcript_id": segs["transcript_id"].to_numpy()[rows],
+        "text": segs["text"].to_numpy()[rows],
+        "uncertainty": np.round(u, 6), "distance": np.round(picked_dist, 6),
+        "codable": np.round(codable[rows], 6), "predicted": codes[P[rows].argmax(1)]})
+
+
+def pick_uncertain_diverse(codable: np.ndarray, code_proba: np.ndarray, embeddings: np.ndarray,
+                           is_coded: np.ndarray, n: int, *, seed: int = 0, pool: int = 10
+                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rule of :func:`suggest` on probabilities: ``(rows, uncertainty, distance)``.
+
+    Shared by :func:`suggest` and the review loop (:func:`themeassist.review.engine.suggest_from`).
+    """
+    P = np.asarray(code_proba, float)
+    emb = np.asarray(embeddings, np.float64)
     top2 = -np.sort(-P, axis=1)[:, :2] if P.shape[1] > 1 else np.column_stack([P[:, 0], np.zeros(len(P))])
     margin = top2[:, 0] - top2[:, 1]
     pc = np.clip(codable, 1e-12, 1 - 1e-12)
     entropy = -(pc * np.log2(pc) + (1 - pc) * np.log2(1 - pc))
     u = np.maximum(entropy, codable * (1 - margin))
-    coded = set(map(str, coded_ids))
-    is_coded = segs["segment_id"].isin(coded).to_numpy()
-    cand = np.flatnonzero(~is_coded)
+    cand = np.flatnonzero(~np.asarray(is_coded, bool))
     if len(cand) == 0:
-        return pd.DataFrame(columns=["rank", "segment_id", "transcript_id", "text", "uncertainty",
-                                     "distance", "codable", "predicted"])
+        return np.zeros(0, dtype=int), np.zeros(0), np.zeros(0)
     rng = np.random.default_rng(seed)
-    jitter = rng.permutation(len(segs)) * 1e-12
+    jitter = rng.permutation(len(P)) * 1e-12
     cand = cand[np.argsort(-(u[cand] + jitter[cand]), kind="stable")][: pool * n]
-    anchors = emb[is_coded]
+    anchors = emb[np.asarray(is_coded, bool)]
     if len(anchors):
         dist = 1 - (emb[cand] @ anchors.T).max(axis=1)
     else:
@@ -1636,11 +1659,4 @@ def suggest(model: CodingModel, segments: pd.DataFrame, embeddings: np.ndarray, 
         picked_dist.append(float(dist[j]))
         dist = np.minimum(dist, 1 - emb[cand] @ emb[cand[j]])
     rows = cand[picked]
-    codes = np.array(model.codes_, dtype=object)
-    return pd.DataFrame({
-        "rank": np.arange(1, len(rows) + 1),
-        "segment_id": segs["segment_id"].to_numpy()[rows],
-        "transcript_id": segs["transcript_id"].to_numpy()[rows],
-        "text": segs["text"].to_numpy()[rows],
-        "uncertainty": np.round(u[rows], 6), "distance": np.round(picked_dist, 6),
-        "codable": np.round(codable[rows], 6), "predicted": codes[P[rows].argmax(1)]})
+    return rows, u[rows], np.array(picked_dist)
