@@ -38,8 +38,12 @@ def test_import_writes_tables_report_and_manifest(tmp_path, qdpx):
     res = run("import", qdpx, "--out", out)
     assert res.exit_code == 0, res.output
     assert sorted(p.name for p in out.iterdir()) == [
-        "codebook.csv", "codings.csv", "import_report.json", "manifest.json", "segments.csv",
-        "selections.csv"]
+        "codebook.csv", "codings.csv", "import_report.json", "import_report.md", "manifest.json",
+        "segments.csv", "selections.csv"]
+    # what could not be kept is on screen and in the report, never silent (issue 15)
+    md = (out / "import_report.md").read_text()
+    assert "## Not kept" in md and "original source file(s) not carried" in md
+    assert "not kept: 1 original source file(s)" in res.output
     assert "imported 6 of 12" in res.stdout and "6 skipped" in res.stdout
     rep = pd.read_csv(out / "selections.csv", keep_default_na=False)
     assert len(rep) == 12 and (rep.loc[rep.status == "skipped", "reason"] != "").all()
