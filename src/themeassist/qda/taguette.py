@@ -151,7 +151,7 @@ def read_taguette_db(path: str | Path, *, segment_unit: str = "paragraph") -> di
     path = Path(path)
     con = _connect(path)
     try:
-        docs = con.execute("select id, name, contents from documents order by id").fetchall()
+        docs = con.execute("select id, name, contents, description from documents order by id").fetchall()
         tags = con.execute("select id, path, description from tags order by id").fetchall()
         rows = con.execute(
             "select h.id, h.document_id, h.start_offset, h.end_offset, ht.tag_id "
@@ -180,14 +180,23 @@ def read_taguette_db(path: str | Path, *, segment_unit: str = "paragraph") -> di
     default_coder = members[0] if len(set(members)) == 1 else "taguette"
     sources, taken = [], set()
     names = {}
-    for did, name, contents in docs:
+    from themeassist.qda.refi import _strip_speakers
+
+    for did, name, contents, description in docs:
         text, spans = html_text(contents or "")
+        meta: dict[int, dict] = {}
+        if (description or "").startswith(SPEAKERS_NOTE):
+            try:
+                known = set(json.loads(description[len(SPEAKERS_NOTE):]))
+            except ValueError:
+                known = set()
+            spans = _strip_speakers(text, spans, meta, known)
         tid = Path(name).stem or str(did)
         while tid in taken:
             tid = f"{tid}-{did}"
         taken.add(tid)
         names[did] = name
-        sources.append(core.Source(str(did), tid, text, spans))
+        sources.append(core.Source(str(did), tid, text, spans, meta))
     codes = tag_tree([str(t[0]) for t in tags], [t[1] for t in tags],
                      [t[2] or "" for t in tags])
     paths = dict(zip(codes["code_id"], codes["path"]))
@@ -376,6 +385,9 @@ CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL,
   CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num));
 """
 _FIXED_DATE = "2000-01-01 00:00:00.000000"
+#: Start of the document description in which themeassist lists a document's speakers, so a
+#: re-import takes the ``Speaker: `` turns apart again (Taguette keeps descriptions).
+SPEAKERS_NOTE = "themeassist speakers: "
 
 
 def tag_names(codebook: pd.DataFrame, warnings_: list[str] | None = None) -> dict[tuple, str]:
@@ -505,8 +517,11 @@ def project_sqlite(segments: pd.DataFrame, codings: pd.DataFrame, codebook: pd.D
                         b = start + len(para[:y].encode("utf-8"))
                         highlights.append((a, b, para[x:y], tag))
                 text_len += len(line.encode("utf-8"))
-            con.execute("insert into documents values (?, ?, '', ?, ?, 1, 'LEFT_TO_RIGHT', ?)",
-                        (doc_id, tid[:50], (tid + ".html")[:100], _FIXED_DATE,
+            speakers = sorted({paragraph_text(x) for x in grp["speaker"]
+                               if isinstance(x, str) and x.strip()})
+            desc = SPEAKERS_NOTE + json.dumps(speakers, ensure_ascii=False) if speakers else ""
+            con.execute("insert into documents values (?, ?, ?, ?, ?, 1, 'LEFT_TO_RIGHT', ?)",
+                        (doc_id, tid[:50], desc, (tid + ".html")[:100], _FIXED_DATE,
                          "\n".join(html_parts)))
             merged: dict[tuple, set] = {}
             for a, b, snippet, tag in highlights:
