@@ -573,14 +573,14 @@ def paragraph_text(text: str) -> str:
     """A segment's text as written into the exported plain text: NFC, on one line.
 
     Line breaks inside a segment would split it into two paragraphs on re-import, so they
-    become single spaces.
+    become single spaces; a byte-order mark (U+FEFF) left in the text is dropped.
 
     Examples
     --------
     >>> paragraph_text("Cafe\\u0301\\r\\nsecond line")
     'Café second line'
     """
-    text = unicodedata.normalize("NFC", str(text)).strip()
+    text = unicodedata.normalize("NFC", str(text)).replace("\ufeff", "").strip()
     return re.sub(r"\s*[\r\n\u2028\u2029]+\s*", " ", _XML_BAD.sub("", text))
 
 
