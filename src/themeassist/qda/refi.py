@@ -712,7 +712,7 @@ def _xml_bytes(root) -> bytes:
     stack = [(root, 0, False)]
     while stack:
         elem, depth, closing = stack.pop()
-        pad = "  " * depth
+        pad = "  " * min(depth, 32)  # deep trees: bounded indentation
         if closing:
             out.append(f"{pad}</{tag(elem.tag)}>\n")
             continue
