@@ -17,30 +17,45 @@ Import (:func:`read_qdpx`, :func:`read_qdc`)
     Offsets: see :mod:`themeassist.qda.core` (``offsets="auto"`` detects NVivo's UTF-16
     counting). Source files are UTF-8 (a BOM is dropped and not counted) or UTF-16 with BOM.
 
-Export (:func:`project_bytes`, :func:`codebook_bytes`)
+Export (:func:`export_project`, :func:`project_bytes`, :func:`codebook_bytes`)
     One ``TextSource`` per transcript (in the order transcripts first appear in the
-    segments table), its paragraphs in ``position`` order joined by LF, NFC-normalised (a
-    line break inside a segment becomes a space), stored as
-    ``Sources/<guid>.txt`` (UTF-8, no BOM) and referenced as ``internal://<guid>.txt``. Code
-    tree: Theme > Success | Challenge (when the codebook has a valence) > subtheme, a subtheme
-    ``"A > B"`` nested as A > B, a flat code (theme = subtheme) as one top-level code; a
-    codebook imported from a QDA tool keeps its original tree (``qda_path`` column). One
-    ``User`` per coder; the machine coder ``model:...`` is a
-    user named after its model. Each coded segment is a ``PlainTextSelection`` over the
-    whole paragraph, with one ``Coding`` per code by that coder. Offsets count code points
-    by default (the standard). GUIDs are UUID-5 of stable keys (transcript, segment, coder,
-    code), there are no timestamps, and ZIP members carry a fixed date, so the same input
-    gives the same bytes. themeassist's own sidecars sit in the archive's ``themeassist/``
-    folder, outside ``project.qde`` and ``Sources/`` (a QDA tool has no reason to read it;
-    not checked in NVivo, ATLAS.ti or MAXQDA themselves):
+    segments table), its paragraphs in ``position`` order, one per line, NFC-normalised (a
+    line break inside a segment becomes a space), a speaker's paragraph written as the turn
+    ``Speaker: text`` (so a reviewer in NVivo sees who speaks), stored as
+    ``Sources/<guid>.txt`` (UTF-8, no BOM) and referenced as ``internal://<guid>.txt``.
+    ``target`` (:data:`TARGETS`) sets the offset unit and line ends each tool reads: UTF-16
+    code units and CRLF for NVivo, code points and LF otherwise (the evidence is in
+    :data:`TARGETS` and ``docs/qda.md``).
+
+    Code tree: Theme > Success | Challenge (when the codebook has a valence) > subtheme, a
+    subtheme ``"A > B"`` nested as A > B, a flat code (theme = subtheme) as one top-level
+    code whose GUID marks it flat (:func:`flat_guid`: a sub-code added in a QDA tool does not
+    dissolve it). A codebook imported from a QDA tool keeps its tree exactly: ``qda_path``
+    (names, valence words included), ``qda_codable`` and ``theme_codable`` (isCodable),
+    ``theme_description`` (the top-level code's Description). A code whose path would read
+    back as another code is reported in the returned warnings.
+
+    Codings: one ``User`` per coder (and per selecting user, ``selected_by``); the machine
+    coder ``model:...`` is a user named after its model. Each coding is its own
+    ``PlainTextSelection`` with exactly one ``Coding`` (as NVivo writes them), over the
+    whole turn, or over its ``span`` parts for a partial selection read from a QDA tool. A
+    machine coding's selection has the Description ``themeassist: confidence=0.83
+    needs_review=false``; Cases with the variables ``speaker``, ``role`` and ``question``
+    refer to the selections. Both survive a tool that rewrites the archive and drops the
+    sidecars. GUIDs are UUID-5 of stable keys (transcript, segment, coder, code), there are
+    no timestamps, and ZIP members carry a fixed date, so the same input gives the same
+    bytes. themeassist's own sidecars sit in the archive's ``themeassist/`` folder:
 
     - ``themeassist/segments.csv``: the segment columns (segment_id, transcript_id, position,
       text, speaker, role, question, start, end) and ``source_guid``, ``start_position``,
       ``end_position``, ``offset_unit`` (the paragraph's offsets in the exported text): lets
       a re-import restore segment ids and metadata that plain text cannot carry;
     - ``themeassist/confidence.csv``: coding_guid, selection_guid, segment_id, coder, theme,
-      valence, subtheme, confidence, needs_review: the machine's confidence for each coding
-      (QDA tools have no field for it).
+      valence, subtheme, confidence, needs_review.
+
+    Without the sidecars a re-import still gets speakers (from the turns and the Cases),
+    roles and the questions of coded segments (from the Cases) and the confidence (from the
+    Descriptions); segment ids are derived again from transcript and position.
 
 References
 ----------
@@ -585,13 +600,15 @@ def paragraph_text(text: str) -> str:
 
 
 #: Export targets: how each tool counts ``startPosition``/``endPosition`` and ends lines.
-#: Evidence: the REFI-QDA standard (QDA-XML 1.0, section 9.2) counts characters, which
-#: themeassist reads as Unicode code points; NVivo 12.6's own export ``oltas0517.qdpx``
-#: (../shared/data/nvivo-qdpx, 1,786 characters outside the BMP, 30,545 CRLF) puts its 303
-#: selections on word boundaries only when counted in UTF-16 code units over CRLF text
-#: (measured by ``scripts/measure_qdpx_offsets.py``); QualCoder slices Python strings (code
-#: points). ATLAS.ti and MAXQDA were not available to test: they get the standard's code
-#: points. The conventions differ only on characters outside the BMP (emoji, some CJK).
+#: Evidence: the REFI-QDA standard (QDA-XML 1.0) counts characters, which themeassist reads
+#: as Unicode code points; NVivo 12.6's own export ``oltas0517.qdpx`` (../shared/data/
+#: nvivo-qdpx: 1,786 characters outside the BMP, 30,545 CRLF) puts 603 of its 606 selection
+#: ends on word boundaries when counted in UTF-16 code units over the CRLF text, 271 in code
+#: points (``scripts/measure_qdpx_offsets.py``); QualCoder's importer (``refi.py``,
+#: ``load_codings_for_text``) slices the Python string read from the UTF-8 file with the
+#: offsets as they are (code points), and notes that ATLAS.ti counts a CRLF as one
+#: character, so ATLAS.ti gets LF line ends. MAXQDA was not available to test: it gets the
+#: standard's code points. The units differ only on characters outside the BMP.
 TARGETS = {
     "generic": {"offsets": "codepoint", "newline": "\n"},
     "qualcoder": {"offsets": "codepoint", "newline": "\n"},

@@ -1,17 +1,26 @@
-"""Taguette import: a project database (SQLite) or a highlights export (CSV).
+"""Taguette: import a project database, its highlights (CSV, XLSX) or codebook export; export
+a project and a codebook Taguette imports.
 
 Taguette (taguette.org) keeps each document as HTML and each highlight as offsets into the
 document's *text content* (the HTML with its tags removed and entities decoded), counted in
-UTF-8 bytes; tags are flat (each tag is its own theme and subtheme, see
-:func:`~themeassist.qda.core.map_code_tree`). The database is opened read-only.
+UTF-8 bytes; tags are flat names. A tag named ``A > B > C`` (as themeassist writes nested
+codes) is read as a path in the code tree (:func:`tag_tree`), other tags are flat codes
+(each its own theme and subtheme, see :func:`~themeassist.qda.core.map_code_tree`).
 
-- Database: every ``<p>``, heading, list item or other block of a document is a paragraph
-  segment; highlights code the paragraphs they overlap (as in REFI import). The coder is the
-  user whose ``highlight_add`` command created the highlight, else the project's only member,
-  else ``"taguette"``. Highlights without tags are reported as skipped.
-- Highlights CSV (columns ``id``, ``document``, ``tag``, ``content``; one row per
+- Database (read-only): every ``<p>``, heading, list item or other block of a document is a
+  paragraph segment, line breaks inside it included; highlights code the paragraphs they
+  overlap (as in REFI import). The coder is the user whose ``highlight_add`` command created
+  the highlight, else the project's only member, else ``"taguette"``. Highlights without
+  tags are reported as skipped.
+- Highlights CSV or XLSX (columns ``id``, ``document``, ``tag``, ``content``; one row per
   highlight-tag pair): no offsets or full documents are in it, so each highlight is a
   segment (``segment_unit="selection"``), in ``id`` order within its document.
+- Codebook CSV (``tag``, ``description``, counts): the codebook only.
+
+Export (what Taguette 1.5.2 imports, read from its source: ``import_codebook.py`` and
+``web/api.py``): :func:`codebook_csv_bytes` (CSV with a byte-order mark, ``tag`` and
+``description``) for "Import a codebook", and :func:`project_sqlite` (a database in
+Taguette's schema at its Alembic head) for "Import a project" (``/api/import``).
 """
 
 from __future__ import annotations
