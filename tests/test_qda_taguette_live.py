@@ -72,7 +72,10 @@ def server(tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        rest = proc.stdout.read()
         proc.stdout.close()
+    # nothing left the machine: the launcher refuses (and prints) any non-loopback connection
+    assert "test guard: refusing" not in "".join(lines) + rest
 
 
 def _xsrf(server) -> str:

@@ -175,6 +175,7 @@ def _cases(root) -> tuple[dict[str, dict], set[str]]:
         var_names[v.get("guid", "").strip("{}").lower()] = (v.get("name") or "").strip().lower()
     out: dict[str, dict] = {}
     speakers: set[str] = set()
+    roles: dict[str, str] = {}
     cblock = _child(root, "Cases")
     for case in _children(cblock, "Case") if cblock is not None else []:
         values = {}
@@ -188,8 +189,11 @@ def _cases(root) -> tuple[dict[str, dict], set[str]]:
             continue
         if values.get("speaker"):
             speakers.add(values["speaker"])
+            if values.get("role"):
+                roles[values["speaker"]] = values["role"]
         for ref in _children(case, "SelectionRef"):
             out.setdefault(ref.get("targetGUID", "").strip("{}").lower(), {}).update(values)
+    out[""] = {"_roles": roles}  # speaker -> role, for every paragraph of that speaker
     return out, speakers
 
 
@@ -224,6 +228,15 @@ def _not_kept(root, users: dict, coders: set[str], z: SafeZip) -> list[str]:
             names = [e.get("name") or e.get("guid", "") for e in block][:5]
             out.append(f"{len(block)} {what} not kept ({', '.join(names)}"
                        f"{', ...' if len(block) > 5 else ''})")
+    vblock = _child(root, "Variables")
+    other_vars = sorted({v.get("name", "") for v in (vblock if vblock is not None else [])}
+                        - set(CASE_VARIABLES))
+    cblock = _child(root, "Cases")
+    if other_vars:
+        out.append(f"variables other than {', '.join(CASE_VARIABLES)} not kept: "
+                   f"{', '.join(other_vars[:5])}{', ...' if len(other_vars) > 5 else ''}")
+    if cblock is not None and len(cblock) and other_vars:
+        out.append(f"{len(cblock)} cases: only their speaker, role and question are read")
     unused = sorted(set(users.values()) - coders)
     if unused:
         out.append(f"users without any coding or selection not kept: {', '.join(unused)}")
@@ -409,7 +422,7 @@ def read_qdpx(path: str | Path, *, offsets: str = "auto", segment_unit: str = "p
         out = core.build_tables(sources, codes, selections, unit=unit,
                                 segment_unit=segment_unit, confidence=confidence,
                                 not_kept=not_kept)
-    if case_of and not sidecar["present"]:
+    if len(case_of) > 1 and not sidecar["present"]:
         out["segments"] = _apply_cases(out["segments"], out["report"], case_of)
     out["summary"].update({
         "origin": root.get("origin", ""),
@@ -512,10 +525,13 @@ def _apply_cases(segments: pd.DataFrame, report: pd.DataFrame, case_of: dict) ->
     for col in CASE_VARIABLES:
         if col not in seg:
             seg[col] = ""
+    roles = case_of.get("", {}).get("_roles", {})
+    if roles:
+        seg["role"] = [r if r else roles.get(sp, "") for r, sp in zip(seg["role"], seg["speaker"])]
     where = {sid: i for i, sid in enumerate(seg["segment_id"])}
     for sel_id, segs in zip(report["selection_id"], report["segments"]):
         values = case_of.get(str(sel_id).strip("{}").lower())
-        if not values or not segs:
+        if not values or not segs or not str(sel_id).strip():
             continue
         for sid in segs.split(";"):
             i = where.get(sid)
@@ -559,9 +575,15 @@ def read_qdc(path: str | Path) -> dict:
         raise InputError("not a REFI-QDA codebook", path=path, expected="<CodeBook> root",
                          got=_local(root.tag))
     codes = core.map_code_tree(codes_frame(_child(root, "Codes")))
+    not_kept = []
+    sets = _child(root, "Sets")
+    if sets is not None and len(sets):
+        names = [e.get("name") or e.get("guid", "") for e in sets][:5]
+        not_kept.append(f"{len(sets)} sets not kept ({', '.join(names)}"
+                        f"{', ...' if len(sets) > 5 else ''})")
     out = core.build_tables([], codes, pd.DataFrame(
         columns=["source", "source_id", "selection_id", "coding_id", "code_id", "code",
-                 "coder", "start", "end", "skip"]))
+                 "coder", "start", "end", "skip"]), not_kept=not_kept)
     out["summary"]["origin"] = root.get("origin", "")
     return out
 

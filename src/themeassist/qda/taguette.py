@@ -399,13 +399,14 @@ _FIXED_DATE = "2000-01-01 00:00:00.000000"
 SPEAKERS_NOTE = "themeassist speakers: "
 
 
-def tag_names(codebook: pd.DataFrame, warnings_: list[str] | None = None) -> dict[tuple, str]:
+def tag_names(codebook: pd.DataFrame, warnings_: list[str] | None = None,
+              theme_level=()) -> dict[tuple, str]:
     """Code triple -> Taguette tag name: a flat code keeps its name, a nested code is its path
     in the REFI tree joined with ``" > "`` (read back by :func:`tag_tree`), and each theme
-    gets a tag of its own name (for theme-level codes)."""
+    in ``theme_level`` (themes coded at theme level) gets a tag of its own name."""
     from themeassist.qda import refi
 
-    tree, guids = refi._code_tree(codebook, warnings_, codebook["theme"])
+    tree, guids = refi._code_tree(codebook, warnings_, list(theme_level))
     path_of: dict[str, str] = {}
     stack = [("", tree)]
     while stack:
@@ -464,7 +465,10 @@ def project_sqlite(segments: pd.DataFrame, codings: pd.DataFrame, codebook: pd.D
     segments = tables.validate_segments(segments)
     codebook = tables.validate_codebook(codebook)
     codings = tables.validate_codings(codings, codebook, segments)
-    names = tag_names(codebook, warnings_)
+    names = tag_names(codebook, warnings_,
+                      codings.loc[codings["subtheme"] == "", "theme"].unique())
+    names = {k: v for k, v in names.items()
+             if k[2] or k[0] in set(codings.loc[codings["subtheme"] == "", "theme"])}
     long = [n for n in names.values() if len(n) > 200]
     if long:
         raise InputError("code path too long for a Taguette tag (200 characters at most)",
