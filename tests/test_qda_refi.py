@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import zipfile
 from pathlib import Path
@@ -415,6 +416,10 @@ def test_issue_15_a_2000_level_code_tree_imports_and_exports(tmp_path):
     assert res["summary"]["codes"] == 2000 and len(res["codings"]) == 1
     assert res["codings"]["subtheme"].iat[0].count(core.PATH_SEP) == 1998
     data = refi.project_bytes(res["segments"], res["codings"], res["codebook"])
+    if importlib.util.find_spec("lxml"):
+        assert refi.validate_xml(zipfile.ZipFile(io.BytesIO(data)).read("project.qde"),
+                                 "project") == []
+        assert refi.validate_xml(refi.codebook_bytes(res["codebook"]), "codebook") == []
     back = import_file(_write(tmp_path, data, "b.qdpx"))
     pd.testing.assert_frame_equal(back["codings"], res["codings"])
 

@@ -996,7 +996,9 @@ def validate_xml(data: bytes, kind: str) -> list[str]:
     except ImportError:  # pragma: no cover - lxml is a dev dependency
         raise InputError("schema validation needs the 'lxml' package (pip install lxml)") from None
     schema = etree.XMLSchema(etree.parse(str(schema_path(kind))))
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    # huge_tree: code trees deeper than libxml2's default 256 levels (our own output)
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
+                             huge_tree=True)
     doc = etree.fromstring(data, parser)
     if schema.validate(doc):
         return []
