@@ -89,6 +89,26 @@ class DiscoveryResult:
     diagnostics: dict[str, Any] = field(default_factory=dict)
 
 
+def headline(diagnostics: dict[str, Any]) -> dict[str, float | None]:
+    """The two numbers a reader sees first, read from :attr:`DiscoveryResult.diagnostics`.
+
+    ``outlier_share`` is the share of clustered segments left unassigned after
+    reassignment (``outlier_share_after``); ``ari_mean`` the mean adjusted Rand index
+    between the seeded runs (``ari_between_runs.mean``; None with a single run). The
+    report, ``candidates.md`` and the ``discover`` command read them here, so that the
+    names live in one place.
+
+    Examples
+    --------
+    >>> headline({"outlier_share_after": 0.05, "ari_between_runs": {"mean": 0.8}})
+    {'outlier_share': 0.05, 'ari_mean': 0.8}
+    """
+    share = diagnostics.get("outlier_share_after")
+    ari = (diagnostics.get("ari_between_runs") or {}).get("mean")
+    return {"outlier_share": None if share is None else float(share),
+            "ari_mean": None if ari is None else float(ari)}
+
+
 # --------------------------------------------------------------------------- selection
 def select_segments(segments: pd.DataFrame, *, min_words: int = 4) -> pd.Series:
     """Say why each segment is set aside ("" = clustered).

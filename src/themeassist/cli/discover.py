@@ -105,8 +105,8 @@ def discover_cli(
                 outputs=OUTPUTS,
                 extra={"method": discover.METHOD},
                 timings=timings), "manifest.json")
-    share = diag["outlier_share_after"]
-    ari = diag["ari_between_runs"]["mean"]
+    numbers = discover.headline(diag)
+    share, ari = numbers["outlier_share"], numbers["ari_mean"]
     echo(f"{diag['n_candidates']} candidates from {diag['n_clustered']} of "
          f"{diag['n_segments']} segments ({diag['n_set_aside']} set aside); "
          f"{100 * share:.1f}% unassigned"

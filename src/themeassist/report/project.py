@@ -71,10 +71,13 @@ def _candidates(d) -> Section:
     diag = d.get("discovery", {})
     bits = [f"{len(cand)} candidate subthemes from {diag.get('n_clustered', '?')} participant "
             "segments"]
+    from themeassist.discover import headline
+
+    numbers = headline(diag)
     for key, label in (("outlier_share", "left unassigned"),
                        ("ari_mean", "mean adjusted Rand index between runs")):
-        if isinstance(diag.get(key), (int, float)):
-            bits.append(f"{label}: {diag[key]:.2f}")
+        if numbers[key] is not None:
+            bits.append(f"{label}: {numbers[key]:.2f}")
     s.add("text", "; ".join(bits) + ". Candidates are proposals for a researcher to name, "
           "merge or reject, not findings.")
     from themeassist.report import discover_figures
