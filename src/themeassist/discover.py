@@ -42,7 +42,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -509,7 +509,7 @@ def discover(
     codebook_first: bool = False,
     match_threshold: float = 0.55,
     n_quotes: int = 5,
-    algorithm: str = "kmeans",
+    algorithm: Literal["kmeans", "ward", "hdbscan"] = "kmeans",
 ) -> DiscoveryResult:
     """Propose candidate subthemes from embedded segments.
 

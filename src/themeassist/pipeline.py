@@ -103,7 +103,8 @@ def _write_dir(out: Path, writer: Callable[[io.OutputDir], None]) -> list[Path]:
 
 # --------------------------------------------------------------------------- the stages
 def run_project(project: Project, out: Path | None = None, *, force: bool = False,
-                progress: Progress | None = None, bootstrap: int | None = None) -> RunResult:
+                progress: Progress | None = None, bootstrap: int | None = None,
+                seed: int | None = None) -> RunResult:
     """Run every stage of a project; see the module docstring for what is written where.
 
     Parameters
@@ -118,7 +119,11 @@ def run_project(project: Project, out: Path | None = None, *, force: bool = Fals
         Called with one line per stage (the CLI prints it).
     bootstrap : int, optional
         Overrides ``agree.bootstrap`` (resamples for the confidence intervals).
+    seed : int, optional
+        The run's seed (``run --seed``): overrides ``project.seed`` and every stage's own
+        seed, so that each stage's seed derives from it (:meth:`Project.seed_of`).
     """
+    project = project.with_seed(seed)
     say = progress or (lambda msg: log.info(msg))
     out = Path(out) if out is not None else project.resolve(project.output)
     _check_out(out, force)
@@ -245,11 +250,40 @@ def run_project(project: Project, out: Path | None = None, *, force: bool = Fals
     return result
 
 
+# --------------------------------------------------------------------------- settings -> cores
+# Each stage calls its core with exactly these arguments, and its cache key holds them, so
+# a setting reaches its core and a change of it re-runs that stage (tests/cli/test_run.py
+# checks every key of every section).
+def discover_arguments(project: Project) -> dict[str, Any]:
+    """Keyword arguments of :func:`themeassist.discover.discover`: every discover setting."""
+    return {**project.discover.model_dump(mode="json"), "seed": project.seed_of("discover")}
+
+
+def train_arguments(project: Project) -> dict[str, Any]:
+    """Keyword arguments of :func:`themeassist.classify.train_model` from ``train``.
+
+    ``train.embedding`` is not among them: it chooses the embeddings the model is given.
+    ``evaluate`` is the setting; the stage also needs two coded transcripts to evaluate.
+    """
+    t = project.train
+    return {"seed": project.seed_of("train"), "context": t.context, "folds": t.folds,
+            "evaluate": t.evaluate}
+
+
+def agree_arguments(project: Project, bootstrap: int | None = None) -> dict[str, Any]:
+    """Keyword arguments of :func:`themeassist.agree.agreement_report` from ``agree``."""
+    a = project.agree
+    return {"level": a.level, "coded_only": a.coded_only,
+            "n_boot": a.bootstrap if bootstrap is None else int(bootstrap),
+            "seed": project.seed_of("agree"),
+            "cluster": None if a.cluster == "none" else a.cluster}
+
+
 def _methods() -> dict[str, str]:
     from themeassist.ingest import METHODS
 
     return {**{f"ingest.{k}": v for k, v in METHODS.items()},
-            "labels": "held-out-by-transcript.v1"}
+            "labels": LABELS_METHOD}
 
 
 def _ingest(project: Project) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -284,7 +318,7 @@ def _discover_stage(project, out, cache, inputs_key, segments, vectors, codebook
     from themeassist import discover
     from themeassist.report import discover_figures as figs
 
-    settings = project.discover.model_dump(mode="json")
+    settings = discover_arguments(project)
     key = _key("discover", inputs_key, settings, discover.METHOD)
     folder = out / "discover"
     if cache.fresh("discover", key, folder / "candidates.csv", folder / "assignments.csv"):
@@ -294,10 +328,8 @@ def _discover_stage(project, out, cache, inputs_key, segments, vectors, codebook
         return f"reused {len(cand)} candidate subthemes"
     mask = _participant_mask(segments).to_numpy()
     part = segments[mask].reset_index(drop=True)
-    kwargs = {k: v for k, v in settings.items() if v is not None}
     found = discover.discover(part, vectors[mask], codebook=codebook,
-                              codebook_embeddings=book_vectors,
-                              **kwargs)
+                              codebook_embeddings=book_vectors, **settings)
     # Timings go to the run manifest, so that discovery.json is the same on every run.
     diag = {k: v for k, v in found.diagnostics.items() if k != "timings"}
     result.timings.update({f"discover.{k}": v
@@ -340,7 +372,7 @@ def _train_stage(project, out, cache, inputs_key, segments, vectors, codebook, b
     from themeassist.report import classify_figures as figs
 
     primary = _primary_coder(human, segments)
-    settings = project.train.model_dump(mode="json")
+    settings = {**train_arguments(project), "embedding": project.train.embedding}
     # The key covers the method and the saved format, so a newer themeassist retrains
     # instead of reusing (or failing on) a model an older one saved.
     key = _key("train", inputs_key, settings, primary, classify.METHOD,
@@ -354,13 +386,13 @@ def _train_stage(project, out, cache, inputs_key, segments, vectors, codebook, b
     train_segments, train_codings = _coder_universe(segments, human, primary)
     mask = segments["segment_id"].isin(train_segments["segment_id"]).to_numpy()
     n_groups = train_segments["transcript_id"].nunique()
-    evaluate = bool(project.train.evaluate and primary is not None and n_groups >= 2)
+    args = train_arguments(project)
+    evaluate = bool(args.pop("evaluate") and primary is not None and n_groups >= 2)
     model = classify.train_model(
         train_segments, train_codings if primary is not None else None, codebook, vectors[mask],
-        seed=project.train.seed, context=project.train.context, codebook_embeddings=book_vectors,
-        embedding_model=embedder.model_id,
+        codebook_embeddings=book_vectors, embedding_model=embedder.model_id,
         embedding_source=getattr(embedder, "source", str(project.embedding.model)),
-        evaluate=evaluate)
+        evaluate=evaluate, **args)
 
     def write(st):
         for name, data in modelstore.model_files(model).items():
@@ -401,59 +433,105 @@ def _label_stage(project, out, cache, inputs_key, segments, vectors, codebook, b
     Each transcript the primary coder coded is labelled by a model trained on the other
     transcripts only (the model never sees the focus group it labels), so that agreement
     and statistics computed from ``machine.csv`` are honest. Transcripts nobody coded are
-    labelled by the final model.
+    labelled by the final model. The review threshold is not part of the stage key: a new
+    ``label.threshold`` only re-marks ``needs_review`` (:func:`apply_threshold`).
     """
-    import warnings
-
-    from themeassist import classify
-
     model = result.data["model"]
     primary = result.data["primary_coder"]
-    settings = {**project.train.model_dump(mode="json"), **project.label.model_dump(mode="json")}
-    key = _key("label", inputs_key, settings, model.name_)
+    threshold = project.label.threshold if project.label.threshold is not None else model.threshold_
+    key = _key("label", inputs_key, train_arguments(project), project.train.embedding,
+               model.name_, LABELS_METHOD)
     path = out / "machine.csv"
     info_path = out / "labels.json"
     if cache.fresh("label", key, path, info_path):
         machine = io.read_codings(path, codebook, segments)
         info = json.loads(info_path.read_text("utf-8"))
-        result.data.update(machine=machine, held_out=info["held_out"])
+        if info.get("threshold") != threshold:
+            machine = apply_threshold(machine, threshold)
+            _write_labels(path, info_path, machine, {**info, "threshold": threshold})
+        result.data.update(machine=machine, held_out=info["held_out"],
+                           labellers=info.get("labellers", {}))
         return f"reused {len(machine)} machine codes"
-    threshold = project.label.threshold if project.label.threshold is not None else model.threshold_
+    labels, labellers = held_out_labels(segments, vectors, human, primary, model, codebook,
+                                        book_vectors, train_arguments(project))
+    machine = apply_threshold(labels, threshold)
+    held_out = [t for t, who in labellers.items() if who["model"] == "held-out"]
+    info = {"model": model.name_, "threshold": threshold, "held_out": held_out,
+            "labelled_by_final_model": [t for t, who in labellers.items()
+                                        if who["model"] == "final"],
+            "labellers": labellers, "method": LABELS_METHOD}
+    _write_labels(path, info_path, machine, info)
+    cache.done("label", key)
+    machine = io.read_codings(path, codebook, segments)  # as a reusing run will see it
+    result.data.update(machine=machine, held_out=held_out, labellers=labellers)
+    review = int(machine["needs_review"].sum()) if "needs_review" in machine else 0
+    how = (f"held-out labels for {len(held_out)} coded transcripts" if held_out
+           else "labels from the final model")
+    return f"{len(machine)} machine codes ({review} need review); {how}"
+
+
+#: Versioned name of the labelling of a run (R9): held out by transcript.
+LABELS_METHOD = "held-out-by-transcript.v1"
+
+
+def _write_labels(path: Path, info_path: Path, machine: pd.DataFrame, info: dict) -> None:
+    io.write_table(machine, path, force=True)
+    io.write_json(info, info_path, force=True)
+
+
+def apply_threshold(machine: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    """A copy of machine codings with ``needs_review`` = confidence below ``threshold``.
+
+    Applied to the written (rounded) confidence, so a fresh run and a run that reuses the
+    labels with another threshold mark the same rows.
+    """
+    from themeassist.classify import needs_review
+
+    conf = pd.to_numeric(machine["confidence"], errors="coerce").to_numpy(dtype=float)
+    return machine.assign(needs_review=needs_review(conf, float(threshold)).astype(bool))
+
+
+def held_out_labels(segments, vectors, human, primary, model, codebook, book_vectors,
+                    train_args: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, dict]]:
+    """Label every transcript; a transcript ``primary`` coded by a model that never saw it.
+
+    Returns the codings (``needs_review`` as the model's default threshold marks it) and,
+    per transcript, which model labelled it: ``{"model": "held-out" | "final",
+    "trained_on": [transcript ids]}``, so the held-out property can be checked from the
+    models and their training ids.
+    """
+    import warnings
+
+    from themeassist import classify
+
+    args = {k: v for k, v in train_args.items() if k != "evaluate"}
     train_segments, train_codings = _coder_universe(segments, human, primary)
     coded = list(dict.fromkeys(train_segments["transcript_id"])) if primary is not None else []
-    parts, held_out = [], []
+    final_on = sorted(coded)
+    parts, labellers = [], {}
     for t in segments["transcript_id"].unique():
-        # Held-out folds are small; sklearn's "many classes for few samples" warning is
-        # expected there and says nothing the evaluation does not.
-        warnings.filterwarnings("ignore", message="The number of unique classes is greater")
         in_t = (segments["transcript_id"] == t).to_numpy()
         seg_t = segments[in_t].reset_index(drop=True)
-        labeller = model
+        labeller, who = model, {"model": "final", "trained_on": final_on}
         if t in coded and len(coded) >= 2:
             keep = train_segments["transcript_id"] != t
             rest_seg = train_segments[keep].reset_index(drop=True)
             rest_cod = train_codings[train_codings["segment_id"].isin(rest_seg["segment_id"])]
             rest_mask = segments["segment_id"].isin(rest_seg["segment_id"]).to_numpy()
-            labeller = classify.train_model(
-                rest_seg, rest_cod, codebook, vectors[rest_mask], seed=project.train.seed,
-                context=project.train.context, codebook_embeddings=book_vectors,
-                embedding_model=model.embedding_model_, evaluate=False)
-            held_out.append(t)
-        labels = labeller.predict_codings(seg_t, vectors[in_t], threshold=threshold)
+            with warnings.catch_warnings():
+                # Held-out folds are small; sklearn's "many classes for few samples" warning
+                # is expected there and says nothing the evaluation does not.
+                warnings.filterwarnings("ignore", message="The number of unique classes is greater")
+                labeller = classify.train_model(
+                    rest_seg, rest_cod, codebook, vectors[rest_mask],
+                    codebook_embeddings=book_vectors, embedding_model=model.embedding_model_,
+                    evaluate=False, **args)
+            who = {"model": "held-out",
+                   "trained_on": sorted(rest_seg["transcript_id"].unique().tolist())}
+        labels = labeller.predict_codings(seg_t, vectors[in_t])
         parts.append(labels.assign(coder=model.name_))
-    machine = pd.concat(parts, ignore_index=True)
-    io.write_table(machine, path, force=True)
-    io.write_json({"model": model.name_, "threshold": threshold, "held_out": held_out,
-                   "labelled_by_final_model": [t for t in segments["transcript_id"].unique()
-                                               if t not in held_out],
-                   "method": "held-out-by-transcript.v1"}, info_path, force=True)
-    cache.done("label", key)
-    machine = io.read_codings(path, codebook, segments)  # as a reusing run will see it
-    result.data.update(machine=machine, held_out=held_out)
-    review = int(machine["needs_review"].sum()) if "needs_review" in machine else 0
-    how = (f"held-out labels for {len(held_out)} coded transcripts" if held_out
-           else "labels from the final model")
-    return f"{len(machine)} machine codes ({review} need review); {how}"
+        labellers[str(t)] = who
+    return pd.concat(parts, ignore_index=True), labellers
 
 
 def _agree_stage(project, out, segments, codebook, human, result, bootstrap) -> str:
@@ -471,7 +549,9 @@ def _agree_stage(project, out, segments, codebook, human, result, bootstrap) -> 
     pairs = [(h, machine["coder"].iat[0] if len(machine) else "machine") for h in coders]
     pairs += [(a, b) for i, a in enumerate(coders) for b in coders[i + 1:]]
     everything = pd.concat([human, machine], ignore_index=True)
-    n_boot = project.agree.bootstrap if bootstrap is None else bootstrap
+    args = agree_arguments(project, bootstrap)
+    # The codebook fixes the categories (q of AC1 and Brennan-Prediger), as `agree -b` does.
+    categories = agree.level_categories(codebook, args["level"])
     reports = {}
     for a, b in pairs:
         seen_a = set(_transcripts_of(everything[everything["coder"] == a], segments))
@@ -486,15 +566,12 @@ def _agree_stage(project, out, segments, codebook, human, result, bootstrap) -> 
         name = f"{safe_name(a)}_vs_{safe_name(b)}"
         with warnings.catch_warnings(record=True):
             warnings.simplefilter("always", UndefinedStatisticWarning)
-            rep = agree.agreement_report(
-                cod, units, level=project.agree.level, coded_only=project.agree.coded_only,
-                n_boot=n_boot, seed=project.agree.seed,
-                cluster=None if project.agree.cluster == "none" else project.agree.cluster,
-                coders=[a, b])
-            dis = agree.disagreements(cod, units, level=project.agree.level,
-                                      coded_only=project.agree.coded_only, coders=[a, b])
-            conf = agree.confusion(cod, units, level=project.agree.level,
-                                   coded_only=project.agree.coded_only, coders=[a, b])
+            rep = agree.agreement_report(cod, units, categories=categories, coders=[a, b],
+                                         **args)
+            dis = agree.disagreements(cod, units, level=args["level"],
+                                      coded_only=args["coded_only"], coders=[a, b])
+            conf = agree.confusion(cod, units, level=args["level"],
+                                   coded_only=args["coded_only"], coders=[a, b])
         rep["transcripts"] = sorted(both)
 
         _write_dir(out / "agreement" / name,

@@ -127,20 +127,6 @@ def _read_codings(files, segments, book):
     return pd.concat(frames, ignore_index=True), list(dict.fromkeys(expected))
 
 
-def _categories(book, level):
-    from themeassist import agree, tables
-
-    if book is None:
-        return None
-    if level == "theme":
-        cats = list(dict.fromkeys(book["theme"]))
-    elif level == "code":
-        cats = list(dict.fromkeys(tables.code_labels(book)))
-    else:
-        cats = sorted(set(book["valence"]) - {""})
-    return [*cats, agree.NONE]
-
-
 def _codings(files, corpus, codebook, level, coded_only, both, cluster, n_boot, seed):
     from themeassist import agree, io
 
@@ -148,7 +134,7 @@ def _codings(files, corpus, codebook, level, coded_only, both, cluster, n_boot, 
     book = io.read_codebook(codebook) if codebook is not None else None
     codings, coders = _read_codings(files, segments, book)
     kw = {"level": level, "n_boot": n_boot, "seed": seed,
-          "categories": _categories(book, level),
+          "categories": None if book is None else agree.level_categories(book, level),
           "cluster": None if cluster == "none" else cluster, "coders": coders}
     report = agree.agreement_report(codings, segments, coded_only=coded_only, **kw)
     if both:

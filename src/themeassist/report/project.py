@@ -242,7 +242,7 @@ def _methods(project, result) -> Section:
         f"{__version__}). Paragraphs were embedded with the sentence-transformers model "
         f"{d.get('embedding_model')} on a local computer; no data left it. Candidate "
         f"subthemes were proposed inductively by reducing the embeddings with UMAP and "
-        f"clustering them (seed {project.discover.seed}, {project.discover.runs} runs for "
+        f"clustering them (seed {project.seed_of('discover')}, {project.discover.runs} runs for "
         f"stability), and described with class-based TF-IDF keywords and representative "
         f"quotations. ")
     if model is not None and coders:
