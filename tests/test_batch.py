@@ -426,3 +426,17 @@ def test_issue17_parts_of_an_interrupted_run_resume_under_a_new_threshold(world,
     expected = world["expected"]
     assert got["confidence"].tolist() == pytest.approx(expected["confidence"].tolist())
     assert (got["needs_review"] == (got["confidence"] < 0.2)).all()
+
+
+def test_issue17_suggest_works_with_a_static_embedding_model(world, tmp_path):
+    # suggest built a sentence-transformer Embedder from "static:<path>" and failed.
+    from typer.testing import CliRunner
+
+    from themeassist.cli import app
+
+    out = tmp_path / "next.csv"
+    res = CliRunner().invoke(app, ["suggest", "--model", str(world["model"]), "-s",
+                                   str(world["csv"]), "-n", "5", "-o", str(out)])
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    picks = pd.read_csv(out)
+    assert len(picks) == 5 and picks["segment_id"].isin(world["segments"]["segment_id"]).all()

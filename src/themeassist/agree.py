@@ -932,6 +932,42 @@ def _units(codings, segments, coded_only) -> pd.Index:
     return units[units.isin(coded)] if coded_only else units
 
 
+def both_coded_units(codings: pd.DataFrame, segments: pd.DataFrame) -> pd.Index:
+    """The segments of the transcripts in which every coder applied at least one code.
+
+    The units on which two coders who each coded part of a corpus can be compared
+    (``agree --both-coded``; ``run`` measures each pair this way).
+
+    Examples
+    --------
+    >>> seg = pd.DataFrame({"segment_id": ["a:1", "a:2", "b:1"], "transcript_id": ["a", "a", "b"]})
+    >>> c = pd.DataFrame({"segment_id": ["a:1", "a:2", "b:1"], "coder": ["A", "B", "A"]})
+    >>> list(both_coded_units(c, seg))
+    ['a:1', 'a:2']
+    """
+    transcript = dict(zip(segments["segment_id"].astype(str), segments["transcript_id"].astype(str)))
+    seen = (codings.assign(t=codings["segment_id"].astype(str).map(transcript))
+            .groupby("coder")["t"].agg(lambda t: set(t.dropna())))
+    both = set.intersection(*seen.tolist()) if len(seen) else set()
+    units = segments.loc[segments["transcript_id"].astype(str).isin(both), "segment_id"]
+    return pd.Index(units.astype(str), name="segment_id")
+
+
+def restrict_units(codings: pd.DataFrame, segments: pd.DataFrame | None,
+                   units) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Codings and corpus cut to a subsample of units (``agree --units``), in corpus order.
+
+    Codings outside the units are left out, not refused; without a corpus the units are
+    the universe (a unit nobody coded counts as "none" for every coder).
+    """
+    keep = pd.Index(pd.unique(pd.Index(units).astype(str)))
+    cod = codings[codings["segment_id"].astype(str).isin(keep)].reset_index(drop=True)
+    if segments is None:
+        return cod, pd.DataFrame({"segment_id": list(keep)})
+    seg = segments[segments["segment_id"].astype(str).isin(keep)].reset_index(drop=True)
+    return cod, seg
+
+
 def level_categories(codebook: pd.DataFrame, level: str) -> list[str]:
     """The categories a codebook allows at a level, and ``"none"`` (uncoded), in order.
 

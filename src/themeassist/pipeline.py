@@ -566,12 +566,13 @@ def _agree_stage(project, out, segments, codebook, human, result, bootstrap) -> 
         name = f"{safe_name(a)}_vs_{safe_name(b)}"
         with warnings.catch_warnings(record=True):
             warnings.simplefilter("always", UndefinedStatisticWarning)
-            rep = agree.agreement_report(cod, units, categories=categories, coders=[a, b],
-                                         **args)
-            dis = agree.disagreements(cod, units, level=args["level"],
-                                      coded_only=args["coded_only"], coders=[a, b])
-            conf = agree.confusion(cod, units, level=args["level"],
-                                   coded_only=args["coded_only"], coders=[a, b])
+            # The units x coders data, built once for the report and its tables.
+            data = agree.reliability_data(cod, units, args["level"], args["coded_only"],
+                                          [a, b])
+            rep = agree.agreement_report(data, categories=categories, n_boot=args["n_boot"],
+                                         seed=args["seed"], cluster=args["cluster"])
+            dis = agree.disagreements(data)
+            conf = agree.confusion(data)
         rep["transcripts"] = sorted(both)
 
         _write_dir(out / "agreement" / name,

@@ -147,6 +147,8 @@ def _agreement(d) -> Section:
 
     names = ["percent_agreement", "cohen_kappa", "scott_pi", "fleiss_kappa",
              "krippendorff_alpha", "gwet_ac1", "brennan_prediger"]
+    if any(item["report"].get("multi_code_units") for item in reps.values()):
+        names.append("masi_alpha")  # set agreement, for units with several codes
     rows = []
     for item in reps.values():
         r = item["report"]
