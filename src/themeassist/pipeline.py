@@ -66,23 +66,33 @@ def _key(*parts: Any) -> str:
 
 # --------------------------------------------------------------------------- stage cache
 class StageCache:
-    """Remembers each stage's key in ``DIR/.stages.json`` so unchanged stages are reused."""
+    """Remembers each stage's key in ``DIR/.stages.json`` so unchanged stages are reused.
+
+    With the key, the stage's one-line summary, so that a reusing run says what it reused.
+    """
 
     FILE = ".stages.json"
 
     def __init__(self, out: Path):
         self.path = out / self.FILE
         try:
-            self.keys: dict[str, str] = json.loads(self.path.read_text(encoding="utf-8"))
+            raw = json.loads(self.path.read_text(encoding="utf-8"))
         except (FileNotFoundError, ValueError):
-            self.keys = {}
+            raw = {}
+        raw = raw if isinstance(raw, dict) else {}
+        notes = raw.pop("_notes", {})
+        self.keys: dict[str, str] = {k: v for k, v in raw.items() if isinstance(v, str)}
+        self.notes: dict[str, str] = notes if isinstance(notes, dict) else {}
 
     def fresh(self, stage: str, key: str, *outputs: Path) -> bool:
         return self.keys.get(stage) == key and all(p.exists() for p in outputs)
 
-    def done(self, stage: str, key: str) -> None:
+    def done(self, stage: str, key: str, note: str | None = None) -> None:
         self.keys[stage] = key
-        io.atomic_write_text(self.path, io.json_dumps(self.keys), force=True)
+        if note is not None:
+            self.notes[stage] = note
+        io.atomic_write_text(self.path, io.json_dumps({**self.keys, "_notes": self.notes}),
+                             force=True)
 
 
 def _check_out(out: Path, force: bool) -> None:
@@ -209,25 +219,47 @@ def run_project(project: Project, out: Path | None = None, *, force: bool = Fals
                                               result)
     say(f"label: {result.stages['label']}")
 
-    # 6. agreement ---------------------------------------------------------------------------
-    with timed("agree"):
-        result.stages["agree"] = _agree_stage(project, out, segments, codebook, human,
-                                              result, bootstrap)
-    say(f"agree: {result.stages['agree']}")
+    # 6-8. agreement, statistics, report -------------------------------------------------
+    # Keyed on the human and machine codings and their settings; the report also on every
+    # upstream stage. When all three are fresh nothing is computed (a no-change re-run);
+    # otherwise the stale ones are recomputed and written (the report needs their results).
+    codings_key = _key(io.frame_sha256(human), io.frame_sha256(result.data["machine"]),
+                       inputs_key)
+    keys = {
+        "agree": _key("agree", codings_key, agree_arguments(project, bootstrap),
+                      _AGREE_VERSION),
+        "stats": _key("stats", codings_key, project.stats.model_dump(mode="json"),
+                      _STATS_VERSION),
+    }
+    keys["report"] = _key("report", keys["agree"], keys["stats"],
+                          *(cache.keys.get(s) for s in ("discover", "train", "label")),
+                          project.model_dump(mode="json", exclude={"base_dir"}), _report_version())
+    outputs = {"agree": [out / "agreement"], "stats": [out / "stats"],
+               "report": [out / "report.html"]}
+    if all(cache.fresh(s, keys[s], *outputs[s]) for s in keys):
+        for stage in keys:
+            result.stages[stage] = "reused: " + cache.notes.get(stage, "")
+            result.timings[stage] = 0.0
+            say(f"{stage}: {result.stages[stage]}")
+    else:
+        with timed("agree"):
+            result.stages["agree"] = _agree_stage(project, out, segments, codebook, human,
+                                                  result, bootstrap)
+        cache.done("agree", keys["agree"], result.stages["agree"])
+        say(f"agree: {result.stages['agree']}")
+        with timed("stats"):
+            result.stages["stats"] = _stats_stage(project, out, segments, codebook, human,
+                                                  result)
+        cache.done("stats", keys["stats"], result.stages["stats"])
+        say(f"stats: {result.stages['stats']}")
+        with timed("report"):
+            from themeassist.report.project import build_report
 
-    # 7. statistics ------------------------------------------------------------------------
-    with timed("stats"):
-        result.stages["stats"] = _stats_stage(project, out, segments, codebook, human, result)
-    say(f"stats: {result.stages['stats']}")
-
-    # 8. report ------------------------------------------------------------------------------
-    with timed("report"):
-        from themeassist.report.project import build_report
-
-        page = build_report(project, result)
-        io.atomic_write_text(out / "report.html", page, force=True)
-    result.stages["report"] = "ran"
-    say(f"report: {out / 'report.html'}")
+            page = build_report(project, result)
+            io.atomic_write_text(out / "report.html", page, force=True)
+        result.stages["report"] = "ran"
+        cache.done("report", keys["report"], str(out / "report.html"))
+        say(f"report: {out / 'report.html'}")
 
     result.timings["total"] = round(time.perf_counter() - started_all, 3)
     inputs = {"transcripts": project.transcript_paths() if not project.segments else [],
@@ -248,6 +280,17 @@ def run_project(project: Project, out: Path | None = None, *, force: bool = Fals
                "methods": _methods()}),
         out / "manifest.json", force=True)
     return result
+
+
+#: Bump when the agree or stats stage writes other files for the same inputs.
+_AGREE_VERSION = "agree-stage.v1"
+_STATS_VERSION = "stats-stage.v1"
+
+
+def _report_version() -> str:
+    from themeassist import __version__
+
+    return f"report-{__version__}.v1"
 
 
 # --------------------------------------------------------------------------- settings -> cores
@@ -593,12 +636,9 @@ def _stats_stage(project, out, segments, codebook, human, result) -> str:
     from themeassist import stats
 
     machine = result.data["machine"]
-    coders = result.data["human_coders"]
     everything = pd.concat([human, machine], ignore_index=True)
-    results = {}
-    for c in [*coders, *(list(dict.fromkeys(machine["coder"])) if len(machine) else [])]:
-        results[c] = stats.run(everything[everything["coder"] == c].reset_index(drop=True),
-                               codebook, segments, dedup_scope=project.stats.dedup_scope)
+    results = stats.run_all(everything, codebook, segments,
+                            dedup_scope=project.stats.dedup_scope)
     comparison = stats.compare(results) if len(results) >= 2 else None
     names, writers = io.stats_outputs(results, comparison)
 
