@@ -269,9 +269,14 @@ def test_hdbscan_clusterer_is_available_and_reassigns_its_noise():
 def test_issue17_report_shows_the_unassigned_share_and_ari_that_discover_writes(result):
     # Issue 17: the report read `outlier_share` and `ari_mean`, discover writes
     # `outlier_share_after` and `ari_between_runs.mean`: both were missing from every report.
+    from pathlib import Path
+
+    from themeassist.pipeline import Discovered, RunResult
     from themeassist.report.project import _candidates
 
-    section = _candidates({"candidates": result.candidates, "discovery": result.diagnostics})
+    run = RunResult(out=Path("."), discovery=Discovered(result.candidates, result.assignments,
+                                                        result.diagnostics))
+    section = _candidates(run)
     text = next(b.content for b in section.blocks if b.kind == "text")
     share = result.diagnostics["outlier_share_after"]
     ari = result.diagnostics["ari_between_runs"]["mean"]

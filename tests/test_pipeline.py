@@ -152,12 +152,12 @@ def test_issue17_one_run_seed_sets_every_stage_seed():
 
 def _agree(world, tmp_path, project, machine=None):
     seg, human, book, emb, cbe = world
-    result = pipeline.RunResult(out=tmp_path)
     if machine is None:
         machine = human[human["coder"] == "A"].assign(coder="model:x@1", confidence=0.9)
-    result.data.update(machine=machine, human_coders=["A", "B"])
+    result = pipeline.RunResult(out=tmp_path, human_coders=["A", "B"],
+                                labels=pipeline.Labelled(machine, []))
     pipeline._agree_stage(project, tmp_path, seg, book, human, result, 200)
-    return result.data["agreement"]
+    return result.agreement
 
 
 def test_issue17_a_different_run_seed_changes_the_seeded_intervals(world, tmp_path):
@@ -166,15 +166,15 @@ def test_issue17_a_different_run_seed_changes_the_seeded_intervals(world, tmp_pa
     a = _agree(world, tmp_path / "a", config.Project().with_seed(1), machine)
     b = _agree(world, tmp_path / "b", config.Project().with_seed(1), machine)
     c = _agree(world, tmp_path / "c", config.Project().with_seed(2), machine)
-    assert a["A_vs_B"]["report"]["ci"] == b["A_vs_B"]["report"]["ci"]
-    assert a["A_vs_B"]["report"]["ci"] != c["A_vs_B"]["report"]["ci"]
+    assert a["A_vs_B"].report["ci"] == b["A_vs_B"].report["ci"]
+    assert a["A_vs_B"].report["ci"] != c["A_vs_B"].report["ci"]
 
 
 def test_issue17_run_and_agree_use_the_same_categories(world, tmp_path):
     # run and `agree -b` gave different AC1 and Brennan-Prediger on the same data (q).
     seg, human, book, emb, cbe = world
     reports = _agree(world, tmp_path / "run", config.Project())
-    ran = reports["A_vs_B"]["report"]
+    ran = reports["A_vs_B"].report
     units = seg[seg["transcript_id"].isin(["t0", "t1"])]  # the transcripts both coded
     for c in ("A", "B"):
         human[(human["coder"] == c) & human["segment_id"].isin(units["segment_id"])].to_csv(

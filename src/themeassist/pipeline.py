@@ -51,13 +51,77 @@ def safe_name(name: str) -> str:
 
 
 @dataclass
+class Discovered:
+    """The discover stage's result (as read back from ``discover/``)."""
+
+    candidates: pd.DataFrame
+    assignments: pd.DataFrame
+    diagnostics: dict[str, Any]
+
+
+@dataclass
+class Trained:
+    """The train stage's result: the final model and the coder it learnt from."""
+
+    model: Any  # themeassist.classify.CodingModel
+    primary_coder: str | None
+
+
+@dataclass
+class Labelled:
+    """The label stage's result: the machine's codings and who labelled each transcript."""
+
+    machine: pd.DataFrame
+    held_out: list[str]
+    #: transcript -> {"model": "held-out" | "final", "trained_on": [transcript ids]}
+    labellers: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class PairAgreement:
+    """Agreement of one pair of coders (``agreement/<a>_vs_<b>/``)."""
+
+    a: str
+    b: str
+    report: dict[str, Any]
+    disagreements: pd.DataFrame
+    confusion: pd.DataFrame
+
+
+@dataclass
+class Statistics:
+    """The stats stage's result: each coder's statistics and their comparison."""
+
+    results: dict[str, Any]  # coder -> themeassist.stats.StatsResult
+    comparison: dict[str, Any] | None
+
+
+@dataclass
 class RunResult:
-    """What a run produced: paths, in-memory tables and per-stage messages."""
+    """What a run produced: per-stage messages and timings, and each stage's typed result."""
 
     out: Path
     stages: dict[str, str] = field(default_factory=dict)  # stage -> "ran" | "reused" | "skipped: why"
     timings: dict[str, float] = field(default_factory=dict)
-    data: dict[str, Any] = field(default_factory=dict)
+    segments: pd.DataFrame | None = None
+    ingest_summary: pd.DataFrame | None = None
+    codebook: pd.DataFrame | None = None
+    human: pd.DataFrame | None = None
+    human_coders: list[str] = field(default_factory=list)
+    embedding_model: str | None = None
+    discovery: Discovered | None = None
+    training: Trained | None = None
+    labels: Labelled | None = None
+    agreement: dict[str, PairAgreement] = field(default_factory=dict)
+    statistics: Statistics | None = None
+
+    @property
+    def model(self):
+        return self.training.model if self.training is not None else None
+
+    @property
+    def machine(self) -> pd.DataFrame | None:
+        return self.labels.machine if self.labels is not None else None
 
 
 def _key(*parts: Any) -> str:
@@ -157,7 +221,7 @@ def run_project(project: Project, out: Path | None = None, *, force: bool = Fals
         _write_dir(out, lambda st: (st.table(segments, "segments.csv"),
                                     st.table(summary, "ingest_summary.csv")))
     result.stages["ingest"] = "ran"
-    result.data.update(segments=segments, ingest_summary=summary)
+    result.segments, result.ingest_summary = segments, summary
     participants = segments[segments["role"] != "facilitator"]
     say(f"ingest: {segments['transcript_id'].nunique()} transcripts, {len(segments)} segments "
         f"({len(participants)} from participants)")
@@ -171,7 +235,7 @@ def run_project(project: Project, out: Path | None = None, *, force: bool = Fals
     human = (io.read_codings(codings_paths, codebook, segments) if codings_paths
              else pd.DataFrame(columns=list(tables.CODING_REQUIRED)))
     human_coders = list(dict.fromkeys(human["coder"])) if len(human) else []
-    result.data.update(codebook=codebook, human=human, human_coders=human_coders)
+    result.codebook, result.human, result.human_coders = codebook, human, human_coders
 
     # 3. embeddings (cached on disk by model and text) ------------------------------------
     from themeassist.embed import Embedder, default_cache_path
@@ -185,7 +249,7 @@ def run_project(project: Project, out: Path | None = None, *, force: bool = Fals
         from themeassist.tables import codebook_texts
 
         book_vectors = embedder.embed(codebook_texts(codebook))
-    result.data.update(embedding_model=embedder.model_id)
+    result.embedding_model = embedder.model_id
     say(f"embed: {len(vectors)} segments with {embedder.model_id}")
     # The classifier may use the static draft-mode embedding (TrainSettings.embedding);
     # discovery always uses the sentence-transformer.
@@ -223,7 +287,7 @@ def run_project(project: Project, out: Path | None = None, *, force: bool = Fals
     # Keyed on the human and machine codings and their settings; the report also on every
     # upstream stage. When all three are fresh nothing is computed (a no-change re-run);
     # otherwise the stale ones are recomputed and written (the report needs their results).
-    codings_key = _key(io.frame_sha256(human), io.frame_sha256(result.data["machine"]),
+    codings_key = _key(io.frame_sha256(human), io.frame_sha256(result.machine),
                        inputs_key)
     keys = {
         "agree": _key("agree", codings_key, agree_arguments(project, bootstrap),
@@ -276,7 +340,7 @@ def run_project(project: Project, out: Path | None = None, *, force: bool = Fals
         outputs=[], timings=result.timings,
         extra={"project": project.name, "stages": result.stages, "files": written,
                "embedding_model": embedder.model_id,
-               "model": result.data.get("model_name"),
+               "model": result.model.name_ if result.model is not None else None,
                "methods": _methods()}),
         out / "manifest.json", force=True)
     return result
@@ -352,6 +416,13 @@ def _read_typed(path: Path) -> pd.DataFrame:
     return df
 
 
+def _read_discovery(folder: Path) -> Discovered:
+    """Read back what the discover stage wrote, so a fresh and a reusing run report the same."""
+    return Discovered(_read_typed(folder / "candidates.csv"),
+                      _read_typed(folder / "assignments.csv"),
+                      json.loads((folder / "discovery.json").read_text("utf-8")))
+
+
 def _participant_mask(segments: pd.DataFrame) -> pd.Series:
     return segments["role"] != "facilitator"
 
@@ -359,16 +430,13 @@ def _participant_mask(segments: pd.DataFrame) -> pd.Series:
 def _discover_stage(project, out, cache, inputs_key, segments, vectors, codebook,
                     book_vectors, result) -> str:
     from themeassist import discover
-    from themeassist.report import discover_figures as figs
 
     settings = discover_arguments(project)
     key = _key("discover", inputs_key, settings, discover.METHOD)
     folder = out / "discover"
     if cache.fresh("discover", key, folder / "candidates.csv", folder / "assignments.csv"):
-        cand = _read_typed(folder / "candidates.csv")
-        result.data.update(candidates=cand, assignments=_read_typed(folder / "assignments.csv"),
-                           discovery=json.loads((folder / "discovery.json").read_text("utf-8")))
-        return f"reused {len(cand)} candidate subthemes"
+        result.discovery = _read_discovery(folder)
+        return f"reused {len(result.discovery.candidates)} candidate subthemes"
     mask = _participant_mask(segments).to_numpy()
     part = segments[mask].reset_index(drop=True)
     found = discover.discover(part, vectors[mask], codebook=codebook,
@@ -377,20 +445,11 @@ def _discover_stage(project, out, cache, inputs_key, segments, vectors, codebook
     diag = {k: v for k, v in found.diagnostics.items() if k != "timings"}
     result.timings.update({f"discover.{k}": v
                            for k, v in found.diagnostics.get("timings", {}).items()})
-
-    def write(st):
-        st.table(found.candidates, "candidates.csv")
-        st.table(found.assignments, "assignments.csv")
-        st.text(figs.candidates_markdown(found.candidates, diag), "candidates.md")
-        st.text(figs.map_html(found.candidates, found.assignments, part), "map.html")
-        st.figure(figs.size_chart(found.candidates), "sizes")
-        st.json(diag, "discovery.json")
-    _write_dir(folder, write)
+    _write_dir(folder, lambda st: io.write_discovery(st, found.candidates, found.assignments,
+                                                     diag, part))
     cache.done("discover", key)
     # Read back what was written, so a fresh run and a reusing run report the same.
-    result.data.update(candidates=_read_typed(folder / "candidates.csv"),
-                       assignments=_read_typed(folder / "assignments.csv"),
-                       discovery=json.loads((folder / "discovery.json").read_text("utf-8")))
+    result.discovery = _read_discovery(folder)
     return f"{len(found.candidates)} candidate subthemes"
 
 
@@ -421,10 +480,9 @@ def _train_stage(project, out, cache, inputs_key, segments, vectors, codebook, b
     key = _key("train", inputs_key, settings, primary, classify.METHOD,
                modelstore.FORMAT_VERSION)
     folder = out / "model"
-    result.data["primary_coder"] = primary
     if cache.fresh("train", key, *(folder / n for n in modelstore.FILES)):
         model = modelstore.load_model(folder)
-        result.data.update(model=model, model_name=model.name_)
+        result.training = Trained(model, primary)
         return f"reused {model.name_}"
     train_segments, train_codings = _coder_universe(segments, human, primary)
     mask = segments["segment_id"].isin(train_segments["segment_id"]).to_numpy()
@@ -449,7 +507,7 @@ def _train_stage(project, out, cache, inputs_key, segments, vectors, codebook, b
     _write_dir(folder, write)
     cache.done("train", key)
     model = modelstore.load_model(folder)  # as a reusing run will see it
-    result.data.update(model=model, model_name=model.name_)
+    result.training = Trained(model, primary)
     what = (f"trained on coder {primary}'s {len(train_codings)} codes in {n_groups} transcripts"
             if primary is not None else "zero-shot model from the codebook text (no human coding)")
     return f"{model.name_}: {what}" + ("" if evaluate else "; no cross-validated evaluation")
@@ -479,8 +537,7 @@ def _label_stage(project, out, cache, inputs_key, segments, vectors, codebook, b
     labelled by the final model. The review threshold is not part of the stage key: a new
     ``label.threshold`` only re-marks ``needs_review`` (:func:`apply_threshold`).
     """
-    model = result.data["model"]
-    primary = result.data["primary_coder"]
+    model, primary = result.training.model, result.training.primary_coder
     threshold = project.label.threshold if project.label.threshold is not None else model.threshold_
     key = _key("label", inputs_key, train_arguments(project), project.train.embedding,
                model.name_, LABELS_METHOD)
@@ -492,8 +549,7 @@ def _label_stage(project, out, cache, inputs_key, segments, vectors, codebook, b
         if info.get("threshold") != threshold:
             machine = apply_threshold(machine, threshold)
             _write_labels(path, info_path, machine, {**info, "threshold": threshold})
-        result.data.update(machine=machine, held_out=info["held_out"],
-                           labellers=info.get("labellers", {}))
+        result.labels = Labelled(machine, info["held_out"], info.get("labellers", {}))
         return f"reused {len(machine)} machine codes"
     labels, labellers = held_out_labels(segments, vectors, human, primary, model, codebook,
                                         book_vectors, train_arguments(project))
@@ -506,7 +562,7 @@ def _label_stage(project, out, cache, inputs_key, segments, vectors, codebook, b
     _write_labels(path, info_path, machine, info)
     cache.done("label", key)
     machine = io.read_codings(path, codebook, segments)  # as a reusing run will see it
-    result.data.update(machine=machine, held_out=held_out, labellers=labellers)
+    result.labels = Labelled(machine, held_out, labellers)
     review = int(machine["needs_review"].sum()) if "needs_review" in machine else 0
     how = (f"held-out labels for {len(held_out)} coded transcripts" if held_out
            else "labels from the final model")
@@ -584,10 +640,10 @@ def _agree_stage(project, out, segments, codebook, human, result, bootstrap) -> 
     from themeassist import agree
     from themeassist.errors import UndefinedStatisticWarning
 
-    machine = result.data["machine"]
-    coders = result.data["human_coders"]
+    machine = result.machine
+    coders = result.human_coders
     if not coders:
-        result.data["agreement"] = {}
+        result.agreement = {}
         return "skipped: no human coding to compare with"
     pairs = [(h, machine["coder"].iat[0] if len(machine) else "machine") for h in coders]
     pairs += [(a, b) for i, a in enumerate(coders) for b in coders[i + 1:]]
@@ -620,10 +676,9 @@ def _agree_stage(project, out, segments, codebook, human, result, bootstrap) -> 
 
         _write_dir(out / "agreement" / name,
                    lambda st, rep=rep, dis=dis, conf=conf: io.write_agreement(st, rep, dis, conf))
-        reports[name] = {"a": a, "b": b, "report": rep, "disagreements": dis,
-                         "confusion": conf}
-    result.data["agreement"] = reports
-    first = next(iter(reports.values()))["report"]
+        reports[name] = PairAgreement(a, b, rep, dis, conf)
+    result.agreement = reports
+    first = next(iter(reports.values())).report
     return (f"{len(reports)} pairs; {pairs[0][0]} vs machine: "
             f"kappa {_fmt(first.get('cohen_kappa'))}, alpha {_fmt(first.get('krippendorff_alpha'))}")
 
@@ -635,7 +690,7 @@ def _fmt(v) -> str:
 def _stats_stage(project, out, segments, codebook, human, result) -> str:
     from themeassist import stats
 
-    machine = result.data["machine"]
+    machine = result.machine
     everything = pd.concat([human, machine], ignore_index=True)
     results = stats.run_all(everything, codebook, segments,
                             dedup_scope=project.stats.dedup_scope)
@@ -646,7 +701,7 @@ def _stats_stage(project, out, segments, codebook, human, result) -> str:
         for w in writers:
             w(st)
     _write_dir(out / "stats", write)
-    result.data.update(stats=results, comparison=comparison)
+    result.statistics = Statistics(results, comparison)
     return comparison["verdict"] if comparison else f"{len(results)} coder"
 
 
