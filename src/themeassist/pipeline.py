@@ -584,10 +584,9 @@ def apply_threshold(machine: pd.DataFrame, threshold: float) -> pd.DataFrame:
     Applied to the written (rounded) confidence, so a fresh run and a run that reuses the
     labels with another threshold mark the same rows.
     """
-    from themeassist.classify import needs_review
+    from themeassist.batch import review_marks
 
-    conf = pd.to_numeric(machine["confidence"], errors="coerce").to_numpy(dtype=float)
-    return machine.assign(needs_review=needs_review(conf, float(threshold)).astype(bool))
+    return machine.assign(needs_review=review_marks(machine, threshold))
 
 
 def held_out_labels(segments, vectors, human, primary, model, codebook, book_vectors,
