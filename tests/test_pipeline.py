@@ -246,3 +246,34 @@ def test_issue17_a_new_threshold_only_re_marks_review(world):
     assert out["needs_review"].tolist() == [True, True, False]
     assert pipeline.apply_threshold(m, 0.3)["needs_review"].tolist() == [True, False, False]
     assert m["needs_review"].tolist() == [True, True, False]  # not changed in place
+
+
+def test_decisions_of_the_review_app_reach_training_issue13(world, tmp_path, monkeypatch):
+    # codings_<coder>.csv pairs with the decided_<coder>.csv beside it; the decided segments
+    # are what the held-out models and the final model take as read
+    seg, human, book, emb, cbe = world
+    a = human[human["coder"] == "A"]
+    (tmp_path / "coding").mkdir()
+    a.to_csv(tmp_path / "coding" / "codings_A.csv", index=False)
+    read = seg[seg["transcript_id"].isin(["t0", "t1", "t2"])]["segment_id"].iloc[::3]
+    read = sorted(set(read) | set(a.loc[a["segment_id"].str.startswith("t3"), "segment_id"]))
+    pd.DataFrame({"segment_id": read, "coder": "A"}).to_csv(
+        tmp_path / "coding" / "decided_A.csv", index=False)
+    project = config.Project(codings=["coding/codings_A.csv"], base_dir=tmp_path)
+    files = pipeline.decisions_files(project, [tmp_path / "coding" / "codings_A.csv"])
+    assert files == [tmp_path / "coding" / "decided_A.csv"]
+    decisions = pd.read_csv(files[0])
+    assert pipeline.decided_by(decisions, "A") == read and pipeline.decided_by(decisions, "B") is None
+    seen = []
+    real = classify.train_model
+
+    def train(segments, codings, *args, decided=None, **kw):
+        seen.append(decided)
+        return real(segments, codings, *args, decided=decided, **kw)
+
+    monkeypatch.setattr(classify, "train_model", train)
+    final = real(seg, a, book, emb, codebook_embeddings=cbe, decided=read)
+    assert final.training_["n_segments_in_scope"] == len(set(read) | set(a["segment_id"]))
+    pipeline.held_out_labels(seg, emb, human, "A", final, book, cbe,
+                             pipeline.train_arguments(config.Project()), decisions=decisions)
+    assert seen and all(d == read for d in seen)

@@ -175,6 +175,12 @@ class Project(_Section):
     codebook: str | None = None
     #: Human codings files (one per coder, or one with a coder column).
     codings: list[str] = Field(default_factory=list)
+    #: Decisions files (segment_id, coder, decided_at): the segments each coder has read,
+    #: coded or not, e.g. ``decided_<coder>.csv`` of ``themeassist review``. A codings file
+    #: named ``codings_<coder>.csv`` takes a ``decided_<coder>.csv`` beside it without
+    #: being listed. Without decisions, a coder has read every segment of each transcript
+    #: they coded.
+    decided: list[str] = Field(default_factory=list)
     #: Output folder (relative to the project file).
     output: str = "themeassist-output"
     ingest: IngestSettings = Field(default_factory=IngestSettings)
@@ -278,6 +284,9 @@ def check_project_files(project: Project, path: Path) -> None:
     for i, c in enumerate(project.codings):
         if not project.resolve(c).exists():
             raise ConfigError(f"{path}: codings.{i}: file not found: {project.resolve(c)}")
+    for i, c in enumerate(project.decided):
+        if not project.resolve(c).exists():
+            raise ConfigError(f"{path}: decided.{i}: file not found: {project.resolve(c)}")
     if not project.transcripts and project.segments is None:
         raise ConfigError(f"{path}: transcripts: give transcript files or a segments table")
 

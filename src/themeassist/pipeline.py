@@ -108,6 +108,7 @@ class RunResult:
     codebook: pd.DataFrame | None = None
     human: pd.DataFrame | None = None
     human_coders: list[str] = field(default_factory=list)
+    decisions: pd.DataFrame | None = None   # segments each coder read (decided_<coder>.csv)
     embedding_model: str | None = None
     discovery: Discovered | None = None
     training: Trained | None = None
@@ -236,6 +237,8 @@ def run_project(project: Project, out: Path | None = None, *, force: bool = Fals
              else pd.DataFrame(columns=list(tables.CODING_REQUIRED)))
     human_coders = list(dict.fromkeys(human["coder"])) if len(human) else []
     result.codebook, result.human, result.human_coders = codebook, human, human_coders
+    decided_paths = decisions_files(project, codings_paths)
+    result.decisions = (io.read_decisions(decided_paths, segments) if decided_paths else None)
 
     # 3. embeddings (cached on disk by model and text) ------------------------------------
     from themeassist.embed import Embedder, default_cache_path
@@ -263,7 +266,8 @@ def run_project(project: Project, out: Path | None = None, *, force: bool = Fals
         train_book_vectors = train_embedder.embed(codebook_texts(codebook))
         say(f"embed: {len(vectors)} segments with {train_embedder.model_id} for the classifier")
     inputs_key = _key(io.frame_sha256(segments), io.frame_sha256(codebook),
-                      io.frame_sha256(human), embedder.model_id)
+                      io.frame_sha256(human), embedder.model_id,
+                      None if result.decisions is None else io.frame_sha256(result.decisions))
 
     # 4. discover ---------------------------------------------------------------------------
     with timed("discover"):
@@ -329,7 +333,7 @@ def run_project(project: Project, out: Path | None = None, *, force: bool = Fals
     inputs = {"transcripts": project.transcript_paths() if not project.segments else [],
               "segments": project.resolve(project.segments),
               "codebook": project.resolve(project.codebook),
-              "codings": codings_paths}
+              "codings": codings_paths, "decided": decided_paths}
     if isinstance(project.questions, str):
         inputs["questions"] = project.resolve(project.questions)
     written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*")
@@ -484,7 +488,7 @@ def _train_stage(project, out, cache, inputs_key, segments, vectors, codebook, b
         model = modelstore.load_model(folder)
         result.training = Trained(model, primary)
         return f"reused {model.name_}"
-    train_segments, train_codings = _coder_universe(segments, human, primary)
+    train_segments, train_codings = _coder_universe(segments, human, primary, result.decisions)
     mask = segments["segment_id"].isin(train_segments["segment_id"]).to_numpy()
     n_groups = train_segments["transcript_id"].nunique()
     args = train_arguments(project)
@@ -493,7 +497,7 @@ def _train_stage(project, out, cache, inputs_key, segments, vectors, codebook, b
         train_segments, train_codings if primary is not None else None, codebook, vectors[mask],
         codebook_embeddings=book_vectors, embedding_model=embedder.model_id,
         embedding_source=getattr(embedder, "source", str(project.embedding.model)),
-        evaluate=evaluate, **args)
+        evaluate=evaluate, decided=decided_by(result.decisions, primary), **args)
 
     def write(st):
         for name, data in modelstore.model_files(model).items():
@@ -513,16 +517,41 @@ def _train_stage(project, out, cache, inputs_key, segments, vectors, codebook, b
     return f"{model.name_}: {what}" + ("" if evaluate else "; no cross-validated evaluation")
 
 
-def _coder_universe(segments, human, coder):
-    """The segments of the transcripts ``coder`` coded, and that coder's codings.
+def decisions_files(project: Project, codings_paths: list[Path]) -> list[Path]:
+    """The project's decisions files: those listed, plus ``decided_<coder>.csv`` beside a
+    ``codings_<coder>.csv`` (the pair ``themeassist review`` exports)."""
+    listed = [project.resolve(d) for d in project.decided]
+    for p in codings_paths:
+        p = Path(p)
+        if p.stem.startswith("codings_"):
+            twin = p.with_name("decided_" + p.stem[len("codings_"):] + ".csv")
+            if twin.is_file() and twin not in listed:
+                listed.append(twin)
+    return listed
+
+
+def decided_by(decisions: pd.DataFrame | None, coder: str | None) -> list[str] | None:
+    """The segments ``coder`` decided (None: no decisions table names that coder)."""
+    if decisions is None or coder is None:
+        return None
+    mine = decisions[decisions["coder"] == coder]
+    return mine["segment_id"].tolist() if len(mine) else None
+
+
+def _coder_universe(segments, human, coder, decisions=None):
+    """The segments of the transcripts ``coder`` coded or decided in, and that coder's codings.
 
     A transcript the coder never opened says nothing about what is codable, so it is left
-    out of training and of that coder's agreement.
+    out of training and of that coder's agreement. Within the transcripts kept, the
+    decisions (when given) say which segments were read.
     """
     if coder is None:
         return segments, human.iloc[0:0]
     mine = human[human["coder"] == coder]
     seen = set(_transcripts_of(mine, segments))
+    read = decided_by(decisions, coder)
+    if read:
+        seen |= set(segments.loc[segments["segment_id"].isin(read), "transcript_id"])
     return (segments[segments["transcript_id"].isin(seen)].reset_index(drop=True),
             mine.reset_index(drop=True))
 
@@ -552,7 +581,8 @@ def _label_stage(project, out, cache, inputs_key, segments, vectors, codebook, b
         result.labels = Labelled(machine, info["held_out"], info.get("labellers", {}))
         return f"reused {len(machine)} machine codes"
     labels, labellers = held_out_labels(segments, vectors, human, primary, model, codebook,
-                                        book_vectors, train_arguments(project))
+                                        book_vectors, train_arguments(project),
+                                        decisions=result.decisions)
     machine = apply_threshold(labels, threshold)
     held_out = [t for t, who in labellers.items() if who["model"] == "held-out"]
     info = {"model": model.name_, "threshold": threshold, "held_out": held_out,
@@ -590,7 +620,8 @@ def apply_threshold(machine: pd.DataFrame, threshold: float) -> pd.DataFrame:
 
 
 def held_out_labels(segments, vectors, human, primary, model, codebook, book_vectors,
-                    train_args: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, dict]]:
+                    train_args: dict[str, Any], decisions: pd.DataFrame | None = None
+                    ) -> tuple[pd.DataFrame, dict[str, dict]]:
     """Label every transcript; a transcript ``primary`` coded by a model that never saw it.
 
     Returns the codings (``needs_review`` as the model's default threshold marks it) and,
@@ -603,7 +634,8 @@ def held_out_labels(segments, vectors, human, primary, model, codebook, book_vec
     from themeassist import classify
 
     args = {k: v for k, v in train_args.items() if k != "evaluate"}
-    train_segments, train_codings = _coder_universe(segments, human, primary)
+    train_segments, train_codings = _coder_universe(segments, human, primary, decisions)
+    read = decided_by(decisions, primary)
     coded = list(dict.fromkeys(train_segments["transcript_id"])) if primary is not None else []
     final_on = sorted(coded)
     parts, labellers = [], {}
@@ -623,7 +655,7 @@ def held_out_labels(segments, vectors, human, primary, model, codebook, book_vec
                 labeller = classify.train_model(
                     rest_seg, rest_cod, codebook, vectors[rest_mask],
                     codebook_embeddings=book_vectors, embedding_model=model.embedding_model_,
-                    evaluate=False, **args)
+                    evaluate=False, decided=read, **args)
             who = {"model": "held-out",
                    "trained_on": sorted(rest_seg["transcript_id"].unique().tolist())}
         labels = labeller.predict_codings(seg_t, vectors[in_t])
