@@ -400,3 +400,21 @@ def test_two_code_codebook_trains_with_the_codebook_prior():
     model = classify.train_model(seg, cod, book, emb, codebook_embeddings=cbe, seed=0)
     labels = model.predict_codings(seg, emb)
     assert set(labels["theme"]) <= {"Funding", "Mental health"}
+
+
+def test_decided_segments_are_the_negatives_and_undecided_ones_are_unknown_issue13(corpus):
+    # DESIGN.md section 3: a decided, uncoded segment is a confirmed "no code"; a segment
+    # nobody decided is unknown. With `decided`, only the read segments train codability.
+    seg, cod, book, emb, cbe = corpus
+    first = seg["transcript_id"].isin(["t0", "t1", "t2", "t3"])
+    decided = seg.loc[first, "segment_id"].iloc[::2].tolist()
+    kept = cod[cod["segment_id"].isin(decided)]
+    default = classify.train_model(seg, kept, book, emb, codebook_embeddings=cbe)
+    scoped = classify.train_model(seg, kept, book, emb, codebook_embeddings=cbe, decided=decided)
+    assert default.training_["n_segments_in_scope"] == int(first.sum())
+    assert scoped.training_["n_segments_in_scope"] == len(decided)
+    # a coded segment counts as read even when the list forgets it
+    extra = cod.loc[~cod["segment_id"].isin(decided), "segment_id"].iloc[:1].tolist()
+    more = classify.train_model(seg, cod[cod["segment_id"].isin(decided + extra)], book, emb,
+                                codebook_embeddings=cbe, decided=decided)
+    assert more.training_["n_segments_in_scope"] == len(decided) + 1

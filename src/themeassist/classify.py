@@ -857,7 +857,14 @@ class _Data:
     texts: np.ndarray | None = None  # segment texts (for the n-gram scorers)
 
 
-def _prepare(segs, codings, codebook, X) -> _Data:
+def _prepare(segs, codings, codebook, X, decided=None) -> _Data:
+    """Arrays of the training data.
+
+    ``decided``: segment ids a human has read (coded or not). ``None``: every segment of a
+    transcript with at least one code (DESIGN.md section 3, decisions). A decided segment
+    without codes is a confirmed "no code"; a segment nobody decided is unknown, so it is
+    out of scope for the codable classifier.
+    """
     n = len(segs)
     sid = segs["segment_id"].to_numpy()
     pos_of = {s: i for i, s in enumerate(sid)}
@@ -868,8 +875,12 @@ def _prepare(segs, codings, codebook, X) -> _Data:
     seg_idx = cod["segment_id"].map(pos_of).to_numpy(dtype=int)
     codable = np.zeros(n, dtype=int)
     codable[seg_idx] = 1
-    coded_groups = set(groups[seg_idx])
-    in_scope = np.array([g in coded_groups for g in groups])
+    if decided is None:
+        coded_groups = set(groups[seg_idx])
+        in_scope = np.array([g in coded_groups for g in groups])
+    else:
+        in_scope = np.isin(sid, np.asarray(list(decided), dtype=object))
+        in_scope[seg_idx] = True   # a coded segment was read, whatever the list says
     code_sets: list[list[int]] = [[] for _ in range(n)]
     for s, c in zip(seg_idx, idx):
         if c >= 0 and c not in code_sets[s]:
@@ -1107,6 +1118,7 @@ def train_model(
     embedding_model: str = "unknown",
     embedding_source: str | None = None,
     evaluate: bool = False,
+    decided: Sequence[str] | None = None,
     **settings: Any,
 ) -> CodingModel:
     """Train a pre-labelling model on human codings (or zero-shot from the codebook text).
@@ -1136,6 +1148,10 @@ def train_model(
         The embedding model's id and the name or folder that reloads it (recorded).
     evaluate : bool, default False
         Also run :func:`evaluate_model` (grouped cross-validation) into ``evaluation_``.
+    decided : sequence of str, optional
+        The segments a human has read (``decisions`` table of DESIGN.md): uncoded ones
+        among them are the negatives of the codable classifier, and segments outside it
+        are not used. Default: every segment of a transcript with at least one code.
     **settings
         Overrides of :data:`DEFAULT_SETTINGS` (``C``, ``folds``, ``backoff``, ...).
 
@@ -1196,7 +1212,7 @@ def train_model(
                              got=None)
         return _zero_shot(X, cbe, spec, s, common, data_hashes)
 
-    d = _prepare(segs, cod, book, X)
+    d = _prepare(segs, cod, book, X, decided)
     n_codes = len(book)
     cb_texts = codebook_texts(book)
     support = np.bincount(d.code_y, minlength=n_codes)
@@ -1288,6 +1304,7 @@ def train_model(
     if evaluate:
         model.evaluation_ = evaluate_model(segs, cod, book, emb, folds=s["folds"], seed=seed,
                                            codebook_embeddings=cbe, context=s["context"],
+                                           decided=decided,
                                            **{k: v for k, v in settings.items() if k != "folds"})
     return model
 
@@ -1442,6 +1459,7 @@ def evaluate_model(
     seed: int = 0,
     codebook_embeddings: np.ndarray | None = None,
     context: bool = True,
+    decided: Sequence[str] | None = None,
     **settings: Any,
 ) -> dict[str, Any]:
     """Cross-validate the pre-labeller, grouped by transcript (never train and test on one).
@@ -1479,7 +1497,7 @@ def evaluate_model(
     cod = tables.validate_codings(codings, book, segs)
     emb = _check_embeddings(segs, embeddings)
     s = _settings({**settings, "context": context, "folds": folds})
-    d = _prepare(segs, cod, book, np.zeros((len(segs), 1)))
+    d = _prepare(segs, cod, book, np.zeros((len(segs), 1)), decided)
     n_codes = len(book)
     codable_p = np.full(len(segs), np.nan)
     codable_cut = np.full(len(segs), np.nan)
@@ -1496,7 +1514,7 @@ def evaluate_model(
             warnings.simplefilter("ignore", LittleDataWarning)
             m = train_model(segs[train].reset_index(drop=True), cod[cod["segment_id"].isin(tr_ids)],
                             book, emb[train], seed=seed, context=context,
-                            codebook_embeddings=codebook_embeddings, **extra)
+                            codebook_embeddings=codebook_embeddings, decided=decided, **extra)
         cp, pp = m.predict_proba(segs[test].reset_index(drop=True), emb[test])
         codable_p[test] = cp
         codable_cut[test] = m.codable_threshold_
@@ -1590,21 +1608,44 @@ def suggest(model: CodingModel, segments: pd.DataFrame, embeddings: np.ndarray, 
     segs = tables.validate_segments(segments)
     emb = _check_embeddings(segs, embeddings, model.spec_.dim).astype(np.float64)
     codable, P = model.predict_proba(segs, emb)
+    coded = set(map(str, coded_ids))
+    is_coded = segs["segment_id"].isin(coded).to_numpy()
+    rows, u, picked_dist = pick_uncertain_diverse(codable, P, emb, is_coded, n, seed=seed,
+                                                  pool=pool)
+    if len(rows) == 0:
+        return pd.DataFrame(columns=["rank", "segment_id", "transcript_id", "text", "uncertainty",
+                                     "distance", "codable", "predicted"])
+    codes = np.array(model.codes_, dtype=object)
+    return pd.DataFrame({
+        "rank": np.arange(1, len(rows) + 1),
+        "segment_id": segs["segment_id"].to_numpy()[rows],
+        "transcript_id": segs["transcript_id"].to_numpy()[rows],
+        "text": segs["text"].to_numpy()[rows],
+        "uncertainty": np.round(u, 6), "distance": np.round(picked_dist, 6),
+        "codable": np.round(codable[rows], 6), "predicted": codes[P[rows].argmax(1)]})
+
+
+def pick_uncertain_diverse(codable: np.ndarray, code_proba: np.ndarray, embeddings: np.ndarray,
+                           is_coded: np.ndarray, n: int, *, seed: int = 0, pool: int = 10
+                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rule of :func:`suggest` on probabilities: ``(rows, uncertainty, distance)``.
+
+    Shared by :func:`suggest` and the review loop (:func:`themeassist.review.engine.suggest_from`).
+    """
+    P = np.asarray(code_proba, float)
+    emb = np.asarray(embeddings, np.float64)
     top2 = -np.sort(-P, axis=1)[:, :2] if P.shape[1] > 1 else np.column_stack([P[:, 0], np.zeros(len(P))])
     margin = top2[:, 0] - top2[:, 1]
     pc = np.clip(codable, 1e-12, 1 - 1e-12)
     entropy = -(pc * np.log2(pc) + (1 - pc) * np.log2(1 - pc))
     u = np.maximum(entropy, codable * (1 - margin))
-    coded = set(map(str, coded_ids))
-    is_coded = segs["segment_id"].isin(coded).to_numpy()
-    cand = np.flatnonzero(~is_coded)
+    cand = np.flatnonzero(~np.asarray(is_coded, bool))
     if len(cand) == 0:
-        return pd.DataFrame(columns=["rank", "segment_id", "transcript_id", "text", "uncertainty",
-                                     "distance", "codable", "predicted"])
+        return np.zeros(0, dtype=int), np.zeros(0), np.zeros(0)
     rng = np.random.default_rng(seed)
-    jitter = rng.permutation(len(segs)) * 1e-12
+    jitter = rng.permutation(len(P)) * 1e-12
     cand = cand[np.argsort(-(u[cand] + jitter[cand]), kind="stable")][: pool * n]
-    anchors = emb[is_coded]
+    anchors = emb[np.asarray(is_coded, bool)]
     if len(anchors):
         dist = 1 - (emb[cand] @ anchors.T).max(axis=1)
     else:
@@ -1618,11 +1659,4 @@ def suggest(model: CodingModel, segments: pd.DataFrame, embeddings: np.ndarray, 
         picked_dist.append(float(dist[j]))
         dist = np.minimum(dist, 1 - emb[cand] @ emb[cand[j]])
     rows = cand[picked]
-    codes = np.array(model.codes_, dtype=object)
-    return pd.DataFrame({
-        "rank": np.arange(1, len(rows) + 1),
-        "segment_id": segs["segment_id"].to_numpy()[rows],
-        "transcript_id": segs["transcript_id"].to_numpy()[rows],
-        "text": segs["text"].to_numpy()[rows],
-        "uncertainty": np.round(u[rows], 6), "distance": np.round(picked_dist, 6),
-        "codable": np.round(codable[rows], 6), "predicted": codes[P[rows].argmax(1)]})
+    return rows, u[rows], np.array(picked_dist)

@@ -1,0 +1,644 @@
+"""The review loop's model: a fast in-loop learner, the review queue and what stopping now gives.
+
+A pure core (no I/O), shared by the review app (``themeassist review``) and
+``scripts/simulate_review.py``, so that the effort measured by the simulation is the effort
+of the app.
+
+How it learns while the researcher decides
+------------------------------------------
+:class:`ReviewModel` is the classifier of :mod:`themeassist.classify` (embedding and context
+features, a codable classifier, a code classifier with the codebook prior, word n-gram
+scorers), fitted on the segments the researcher has *decided* (coded, or read and left
+uncoded); a segment nobody decided is unknown, not "no code". What makes it fast enough
+to refit after every few decisions (one fit on 3,000 segments in a few seconds on two
+cores, see ``scripts/simulate_review.py --bench``) is calibration:
+
+- ``train`` calibrates on out-of-fold logits of a five-fold cross-validation: five extra
+  fits of every classifier.
+- Here calibration is **prequential** (progressive validation [1]_): each decision is
+  compared with the label the model current at that moment predicted for a segment it
+  had not seen. With ``warm_start=True`` each :meth:`ReviewModel.fit` keeps the raw logits
+  it predicted for every undecided segment; at the next fit the segments decided in
+  between are genuinely held out for the previous model, and their logits and the
+  human's decision join :attr:`ReviewModel.heldout_`. The temperatures of the codable and
+  code classifiers are fitted on that growing held-out set (temperature scaling [2]_),
+  and the model's agreement so far (:attr:`Predictions.cv`) is Cohen's kappa of those
+  decisions against the labels the model had predicted, with a percentile bootstrap
+  interval. No fold is refitted: the cost of calibration is one scalar search.
+
+  The held-out decisions are the ones the researcher chose to make, so in the review
+  queue they are the most doubtful segments: the kappa so far is then a pessimistic
+  estimate of the model on the rest, and it says so in ``cv["sample"]``.
+
+The label of a segment and how likely it is wrong
+-------------------------------------------------
+Every segment gets a label, "no code" included: with ``c`` the probability that a human
+codes the segment at all and ``p_j`` the probability of code ``j`` given that it is coded,
+the categories are "no code" (``1 - c``) and each code (``c p_j``); the label is the most
+probable category (the decision that maximises expected agreement), plus further codes
+whose ``p_j`` reaches ``second_code``. ``p_wrong`` is one minus the probability of the
+label's first category: the review queue is ordered by it, most doubtful first.
+
+References
+----------
+.. [1] Blum, Kalai & Langford (1999). Beating the hold-out: bounds for k-fold and
+   progressive cross-validation. COLT '99, 203-208. doi:10.1145/307400.307439
+.. [2] Guo, Pleiss, Sun & Weinberger (2017). On calibration of modern neural networks.
+   ICML, PMLR 70:1321-1330.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from themeassist import classify, tables
+from themeassist.errors import InputError, LittleDataWarning
+
+log = logging.getLogger(__name__)
+
+#: Versioned name of the method (R9), for manifests and the app's status.
+METHOD = "themeassist.review.prequential-lr.v1"
+
+#: The category of a segment left without a code.
+NO_CODE = ""
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """What a :class:`ReviewModel` says about every segment of a corpus.
+
+    Attributes
+    ----------
+    segment_ids : ndarray of str, shape (n,)
+    codes : list of str
+        Code labels (:func:`themeassist.tables.code_label`), in codebook order.
+    codable : ndarray of shape (n,)
+        Probability that a human codes the segment at all.
+    code_proba : ndarray of shape (n, n_codes)
+        Probability of each code given that the segment is coded.
+    labels : list of list of int
+        The predicted codes of each segment (indices into ``codes``); ``[]`` = "no code".
+    p_wrong : ndarray of shape (n,)
+        Probability that the label's first category is wrong (the review priority).
+    cv : dict
+        The model's agreement so far: ``kappa``, ``low``, ``high`` (95% bootstrap
+        interval), ``n`` (held-out decisions), ``sample``; NaN while ``n`` is below the
+        model's ``min_heldout``.
+    version : int
+        How many times the model was fitted (1 = first fit).
+    """
+
+    segment_ids: np.ndarray
+    codes: list[str]
+    codable: np.ndarray
+    code_proba: np.ndarray
+    labels: list[list[int]]
+    p_wrong: np.ndarray
+    cv: dict[str, Any] = field(default_factory=dict)
+    version: int = 0
+
+    def label_strings(self) -> np.ndarray:
+        """Each segment's label as one category string (:func:`category`)."""
+        return np.array([category([self.codes[j] for j in lab]) for lab in self.labels],
+                        dtype=object)
+
+
+def category(codes: Iterable[str]) -> str:
+    """One category string for a set of code labels (sorted, ``" | "``-joined; "" = no code).
+
+    Examples
+    --------
+    >>> category(["b", "a"]), category([])
+    ('a | b', '')
+    """
+    return " | ".join(sorted(set(codes)))
+
+
+def human_categories(codings: pd.DataFrame, segment_ids: Iterable[str]) -> np.ndarray:
+    """The category of each segment in a codings table ("" for a segment with no row)."""
+    ids = list(segment_ids)
+    if codings is None or len(codings) == 0:
+        return np.array([NO_CODE] * len(ids), dtype=object)
+    labels = tables.code_labels(codings)
+    sets = labels.groupby(codings["segment_id"].to_numpy()).agg(category)
+    return np.array([sets.get(s, NO_CODE) for s in ids], dtype=object)
+
+
+class ReviewModel(BaseEstimator):
+    """The in-loop pre-labeller: refitted on the decided segments after every few decisions.
+
+    Parameters
+    ----------
+    C, codable_C : float, default 4.0 and 1.0
+        Inverse regularisation of the code and codable classifiers (as in ``train``).
+    ngram : bool, default True
+        Add the word n-gram scorers' logits (weight ``ngram_weight``) once
+        ``min_codings`` segments are coded.
+    ngram_weight : float, default 1.0
+    second_code : float, default 0.35
+        A further code joins a label when its probability given "coded" reaches this.
+    min_heldout : int, default 30
+        Held-out decisions needed before temperatures are fitted and ``cv`` is reported.
+    zero_shot_codable_rate : float, default 0.35
+        Before there are both coded and uncoded decisions: the share of segments assumed
+        codable (then the observed share, smoothed, takes over).
+    warm_start : bool, default True
+        Keep the previous fit's predictions, so that the decisions made since become
+        held-out evidence (prequential calibration). ``False``: every fit starts afresh,
+        uncalibrated.
+    n_boot : int, default 200
+        Bootstrap resamples of the ``cv`` interval.
+    seed : int, default 0
+        Seed of the solvers and of the bootstrap.
+
+    Attributes
+    ----------
+    n_fits_ : int
+    decided_ : ndarray of str
+        The decided segment ids of the last fit.
+    heldout_ : DataFrame
+        One row per held-out decision: ``segment_id``, ``version`` (of the model that
+        predicted it), ``predicted`` (its label then); the raw logits are kept in
+        ``heldout_codable_`` (n, 2) and ``heldout_code_`` (n, n_codes).
+    temperatures_ : dict
+        ``codable`` and ``code``.
+    model_ : CodingModel
+        The fitted classifiers, in :mod:`themeassist.classify`'s form (so
+        :func:`themeassist.classify.suggest` and the model store work on it).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> book = pd.DataFrame({"theme": ["A", "B"], "valence": "", "subtheme": ["a", "b"]})
+    >>> seg = pd.DataFrame({"segment_id": [f"t:{i}" for i in range(40)], "transcript_id": "t",
+    ...                     "position": range(40), "text": [f"w{i % 2}" for i in range(40)]})
+    >>> emb = np.eye(2)[np.arange(40) % 2] + 0.01 * rng.normal(size=(40, 2))
+    >>> cod = pd.DataFrame({"segment_id": seg.segment_id[:10], "coder": "me",
+    ...                     "theme": ["A", "B"] * 5, "valence": "", "subtheme": ["a", "b"] * 5})
+    >>> m = ReviewModel(ngram=False).fit(seg, emb, book, cod, seg.segment_id[:12],
+    ...                                  codebook_embeddings=np.eye(2))
+    >>> pred = m.predict(seg, emb)
+    >>> [pred.codes[lab[0]] for lab in pred.labels[10:14]]
+    ['A / a', 'B / b', 'A / a', 'B / b']
+    """
+
+    def __init__(self, *, C=4.0, codable_C=1.0, ngram=True, ngram_weight=1.0,
+                 second_code=0.35, min_heldout=30, zero_shot_codable_rate=0.35,
+                 warm_start=True, n_boot=200, seed=0):
+        self.C = C
+        self.codable_C = codable_C
+        self.ngram = ngram
+        self.ngram_weight = ngram_weight
+        self.second_code = second_code
+        self.min_heldout = min_heldout
+        self.zero_shot_codable_rate = zero_shot_codable_rate
+        self.warm_start = warm_start
+        self.n_boot = n_boot
+        self.seed = seed
+
+    # ------------------------------------------------------------------ fitting
+    def _check_params(self) -> None:
+        for name in ("C", "codable_C"):
+            if not getattr(self, name) > 0:
+                raise InputError(f"{name} must be > 0", expected="> 0", got=getattr(self, name))
+        if not 0 < self.second_code <= 1:
+            raise InputError("second_code must be in (0, 1]", expected="0 < p <= 1",
+                             got=self.second_code)
+        if not 0 < self.zero_shot_codable_rate < 1:
+            raise InputError("zero_shot_codable_rate must be in (0, 1)", expected="0 < p < 1",
+                             got=self.zero_shot_codable_rate)
+
+    def _settings(self) -> dict[str, Any]:
+        s = classify._settings({"C": float(self.C), "codable_C": float(self.codable_C),
+                                "ngram_C": 4.0 if self.ngram else 0.0,
+                                "ngram_codable_C": 16.0 if self.ngram else 0.0,
+                                "second_code": float(self.second_code)})
+        s["seed"] = int(self.seed)
+        return s
+
+    def fit(self, segments: pd.DataFrame, embeddings: np.ndarray, codebook: pd.DataFrame,
+            codings: pd.DataFrame | None, decided_ids: Iterable[str], *,
+            codebook_embeddings: np.ndarray | None = None) -> ReviewModel:
+        """Fit on the decided segments; with ``warm_start``, learn from the last fit's errors.
+
+        Parameters
+        ----------
+        segments : DataFrame
+            The whole corpus (segments table); the same corpus at every fit of a session.
+        embeddings : ndarray of shape (n_segments, dim)
+        codebook : DataFrame
+        codings : DataFrame or None
+            The human codings so far (any coder's rows are pooled).
+        decided_ids : iterable of str
+            Segments the human has read, coded or not. A coded segment counts as decided.
+        codebook_embeddings : ndarray of shape (n_codes, dim), optional
+            Embeddings of :func:`themeassist.tables.codebook_texts`: the prior that lets the
+            model predict codes nobody has applied yet (and predict anything at all before
+            the first coding).
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        s = self._settings()
+        segs = tables.validate_segments(segments)
+        book = tables.validate_codebook(codebook)
+        emb = classify._check_embeddings(segs, embeddings)
+        cod = (tables.validate_codings(codings, book, segs)
+               if codings is not None and len(codings) else
+               pd.DataFrame(columns=list(tables.CODING_REQUIRED)))
+        ids = segs["segment_id"].to_numpy(dtype=object)
+        decided = set(map(str, decided_ids)) | set(cod["segment_id"].astype(str))
+        unknown = decided - set(ids)
+        if unknown:
+            raise InputError("decided segments not in the corpus",
+                             expected="segment ids of the corpus", got=sorted(unknown)[0])
+        cbe = None if codebook_embeddings is None else np.asarray(codebook_embeddings, float)
+        if cbe is not None and cbe.shape != (len(book), emb.shape[1]):
+            raise InputError("codebook embeddings do not match the codebook",
+                             expected=f"shape ({len(book)}, {emb.shape[1]})",
+                             got=f"shape {cbe.shape}")
+
+        warm = self.warm_start and hasattr(self, "n_fits_")
+        truth = human_categories(cod, ids)
+        self._collect_heldout(ids, decided, truth, book, warm)
+
+        present = [c for c in s["optional_categorical"]
+                   if c in segs.columns and (classify._column(segs, c) != "").any()]
+        cats = tuple(c for c in s["categorical"] if c in segs.columns) + tuple(present)
+        spec = classify.feature_spec(segs, emb.shape[1], context=True,
+                                     neighbour_weight=s["neighbour_weight"], columns=cats)
+        X = classify.build_features(segs, emb, spec)
+        d = classify._prepare(segs, cod, book, X, sorted(decided))
+        everything = np.ones(len(segs), dtype=bool)
+        n_codes = len(book)
+        with warnings.catch_warnings():
+            # few classes early in a session: sklearn's warnings say what we already know
+            warnings.simplefilter("ignore", UserWarning)
+            code_clf = self._fit_code(d, everything, cbe, s, n_codes, spec)
+            codable_clf = self._fit_codable(d, X, cbe, spec)
+            code_ng = classify._fit_code_ngram(d, everything, tables.codebook_texts(book), s)
+            codable_ng = classify._fit_codable_ngram(d, everything, s)
+        support = np.bincount(d.code_y, minlength=n_codes) if len(d.code_y) else np.zeros(n_codes, int)
+        weights = {"code": float(self.ngram_weight) if code_ng is not None else 0.0,
+                   "codable": float(self.ngram_weight) if codable_ng is not None else 0.0}
+        self.temperatures_ = self._fit_temperatures(book)
+        code_clf.temperature = self.temperatures_["code"]
+        codable_clf.temperature = self.temperatures_["codable"]
+        self.model_ = classify.CodingModel(
+            name_="model:review", codebook_=book, embedding_model_="", embedding_source_="",
+            spec_=spec, code_clf_=code_clf, codable_clf_=codable_clf, support_=support,
+            threshold_=0.5, codable_threshold_=0.5, settings_=s,
+            training_={"method": METHOD, "n_decided": len(decided),
+                       "n_coded_segments": int(d.codable.sum()), "zero_shot": False},
+            code_ngram_=code_ng, codable_ngram_=codable_ng, ngram_weights_=weights)
+        self.n_fits_ = getattr(self, "n_fits_", 0) + 1 if warm else 1
+        self.decided_ = np.array(sorted(decided), dtype=object)
+        self.cv_ = self._prequential_agreement()
+        # the raw logits of every segment, kept so that the next fit can score this
+        # model on the segments decided in between (prequential calibration)
+        zc, z = self._raw_logits(segs, emb)
+        self._last_ = {"ids": ids, "codable": zc, "code": z,
+                       "labels": self._labels_from(zc, z)[0]}
+        return self
+
+    def _fit_code(self, d, rows, cbe, s, n_codes, spec):
+        if cbe is None and len(np.unique(d.code_y)) < 2:
+            # nothing to tell codes apart yet: a flat classifier over all codes
+            clf = classify.CodebookClassifier(C=1.0)
+            clf.classes_ = np.arange(n_codes)
+            clf.n_features_in_ = spec.n_features
+            clf.coef_ = np.zeros((n_codes, spec.n_features))
+            clf.intercept_ = np.zeros(n_codes)
+            if len(d.code_y):
+                clf.intercept_[np.unique(d.code_y)] = 1.0
+            return clf
+        return classify._fit_code(d, rows, cbe, s)
+
+    def _fit_codable(self, d, X, cbe, spec):
+        m = d.in_scope
+        y = d.codable[m]
+        if len(y) and 0 < y.sum() < len(y):
+            return classify._fit_codable(d, np.ones(len(X), dtype=bool), self._settings())
+        # one class (or none) decided so far: rank by similarity to the codebook and put
+        # the cut at the observed share of coded decisions, smoothed towards the prior rate
+        rate = (float(y.sum()) + 2 * self.zero_shot_codable_rate) / (len(y) + 2)
+        dim = spec.dim
+        if cbe is not None:
+            mean = cbe.mean(axis=0)
+        elif y.sum():
+            mean = X[m][y == 1, :dim].mean(axis=0)
+        else:
+            mean = np.zeros(dim)
+        mean = mean / (np.linalg.norm(mean) or 1.0)
+        sim = X[:, :dim] @ mean
+        cut = float(np.quantile(sim, 1 - rate)) if len(sim) else 0.0
+        scale = 1.5 / (float(sim.std()) or 1.0)
+        clf = classify.CodebookClassifier(C=1.0)
+        clf.classes_ = np.array([0, 1])
+        clf.n_features_in_ = spec.n_features
+        coef = np.zeros((1, spec.n_features))
+        coef[0, :dim] = scale * mean
+        clf.coef_ = coef
+        clf.intercept_ = np.array([-scale * cut])
+        return clf
+
+    def _raw_logits(self, segs, emb) -> tuple[np.ndarray, np.ndarray]:
+        """Uncalibrated ``(codable (n, 2), code (n, n_codes))`` logits, n-grams included."""
+        m = self.model_
+        X = classify.build_features(segs, emb, m.spec_)
+        texts = segs["text"].astype(str).tolist()
+        zc = classify._codable_logit(m.codable_clf_, X)
+        if m.codable_ngram_ is not None and m.ngram_weights_["codable"]:
+            zc = zc + m.ngram_weights_["codable"] * m.codable_ngram_.logits(texts, 2)
+        z = classify._full_logits(m.code_clf_, X, len(m.codebook_))
+        if m.code_ngram_ is not None and m.ngram_weights_["code"]:
+            z = z + m.ngram_weights_["code"] * m.code_ngram_.logits(texts, len(m.codebook_))
+        return zc, z
+
+    def _labels_from(self, zc, z):
+        t = getattr(self, "temperatures_", {"codable": 1.0, "code": 1.0})
+        codable = classify._softmax(zc / t["codable"])[:, 1]
+        P = classify._softmax(z / t["code"])
+        top = P.argmax(axis=1)
+        p_code = codable * P[np.arange(len(P)), top]
+        coded = p_code > 1 - codable
+        labels = []
+        for i in range(len(P)):
+            if not coded[i]:
+                labels.append([])
+                continue
+            order = np.argsort(-P[i], kind="stable")
+            labels.append([int(order[0])] + [int(j) for j in order[1:4]
+                                             if P[i, j] >= self.second_code])
+        p_wrong = 1 - np.where(coded, p_code, 1 - codable)
+        return labels, codable, P, p_wrong
+
+    def _collect_heldout(self, ids, decided, truth, book, warm) -> None:
+        n_codes = len(book)
+        if not warm:
+            self.heldout_ = pd.DataFrame({"segment_id": pd.Series(dtype=object),
+                                          "version": pd.Series(dtype=int),
+                                          "predicted": pd.Series(dtype=object)})
+            self.heldout_codable_ = np.zeros((0, 2))
+            self.heldout_code_ = np.zeros((0, n_codes))
+        else:
+            last = self._last_
+            before = set(self.decided_)
+            pos = {s: i for i, s in enumerate(last["ids"])}
+            new = [s for s in sorted(decided - before) if s in pos]
+            if new and last["code"].shape[1] == n_codes:
+                rows = np.array([pos[s] for s in new], dtype=int)
+                codes = tables.code_labels(book).tolist()
+                pred = [category([codes[j] for j in last["labels"][r]]) for r in rows]
+                self.heldout_ = pd.concat([self.heldout_, pd.DataFrame(
+                    {"segment_id": new, "version": self.n_fits_, "predicted": pred})],
+                    ignore_index=True)
+                self.heldout_codable_ = np.vstack([self.heldout_codable_, last["codable"][rows]])
+                self.heldout_code_ = np.vstack([self.heldout_code_, last["code"][rows]])
+        # the human's current decision on each held-out segment (a later correction counts)
+        where = {s: i for i, s in enumerate(ids)}
+        self._heldout_truth = np.array([truth[where[s]] for s in self.heldout_["segment_id"]],
+                                       dtype=object)
+
+    def _fit_temperatures(self, book) -> dict[str, float]:
+        t = {"codable": 1.0, "code": 1.0}
+        n = len(self.heldout_)
+        if n < self.min_heldout:
+            return t
+        truth = self._heldout_truth
+        coded = truth != NO_CODE
+        t["codable"] = classify.fit_temperature(self.heldout_codable_, coded.astype(int))
+        if coded.sum() >= self.min_heldout:
+            codes = {c: j for j, c in enumerate(tables.code_labels(book))}
+            member = np.zeros((int(coded.sum()), len(book)), dtype=bool)
+            for r, cat in enumerate(truth[coded]):
+                for c in cat.split(" | "):
+                    if c in codes:
+                        member[r, codes[c]] = True
+            ok = member.any(axis=1)
+            if ok.sum() >= 2:
+                t["code"] = classify.fit_temperature_sets(self.heldout_code_[coded][ok], member[ok])
+        return t
+
+    def _prequential_agreement(self) -> dict[str, Any]:
+        n = len(self.heldout_)
+        out = {"kappa": float("nan"), "low": float("nan"), "high": float("nan"), "n": n,
+               "sample": "decisions made after each model's fit, scored against its labels"}
+        if n < self.min_heldout:
+            return out
+        a, b = self._heldout_truth, self.heldout_["predicted"].to_numpy(dtype=object)
+        out["kappa"] = kappa(a, b)
+        cats, codes = np.unique(np.concatenate([a, b]), return_inverse=True)
+        ia, ib = codes[:n], codes[n:]
+        rng = np.random.default_rng(self.seed)
+        boots = [kappa(ia[r], ib[r]) for r in rng.integers(0, n, size=(self.n_boot, n))]
+        boots = np.array([v for v in boots if not np.isnan(v)])
+        if len(boots):
+            out["low"], out["high"] = (float(v) for v in np.percentile(boots, [2.5, 97.5]))
+        return out
+
+    # ------------------------------------------------------------------ predicting
+    def predict(self, segments: pd.DataFrame, embeddings: np.ndarray) -> Predictions:
+        """Label every segment, with its review priority (see the module's docstring)."""
+        check_is_fitted(self, "model_")
+        segs = tables.validate_segments(segments)
+        emb = classify._check_embeddings(segs, embeddings, self.model_.spec_.dim)
+        zc, z = self._raw_logits(segs, emb)
+        labels, codable, P, p_wrong = self._labels_from(zc, z)
+        return Predictions(segment_ids=segs["segment_id"].to_numpy(dtype=object),
+                           codes=self.model_.codes_, codable=codable, code_proba=P,
+                           labels=labels, p_wrong=p_wrong, cv=dict(self.cv_),
+                           version=self.n_fits_)
+
+
+# --------------------------------------------------------------------------- statistics
+def kappa(a, b) -> float:
+    """Cohen's kappa of two label vectors; 1.0 when both use one and the same category.
+
+    Computed here on integer or string labels without validation, because the bootstrap
+    calls it hundreds of times; :func:`themeassist.agree.cohen_kappa` is the checked one
+    and gives the same value (tested).
+
+    Examples
+    --------
+    >>> kappa(["a", "a", "b", "b"], ["a", "b", "b", "b"])
+    0.5
+    """
+    a, b = np.asarray(a), np.asarray(b)
+    if len(a) == 0:
+        return float("nan")
+    cats, inv = np.unique(np.concatenate([a, b]), return_inverse=True)
+    ia, ib = inv[: len(a)], inv[len(a):]
+    k = len(cats)
+    po = float(np.mean(ia == ib))
+    pe = float(np.bincount(ia, minlength=k) @ np.bincount(ib, minlength=k)) / len(a) ** 2
+    if pe >= 1.0:
+        return 1.0 if po == 1.0 else float("nan")
+    return (po - pe) / (1 - pe)
+
+
+def review_queue(pred: Predictions, decided_ids: Iterable[str] = (), n: int | None = None,
+                 *, top: int = 9) -> pd.DataFrame:
+    """The undecided segments, most doubtful first.
+
+    Parameters
+    ----------
+    pred : Predictions
+    decided_ids : iterable of str
+        Left out of the queue.
+    n : int, optional
+        Only the first ``n``.
+    top : int, default 9
+        How many of the machine's codes to list per segment (the app's keys 1-9).
+
+    Returns
+    -------
+    DataFrame
+        ``segment_id``, ``p_wrong``, ``label`` (list of code labels; ``[]`` = no code),
+        ``codable``, ``top`` (list of ``(code, probability)``: probability that a human
+        codes the segment with it, ``codable x p``), ordered by ``p_wrong`` descending
+        (ties in corpus order).
+    """
+    decided = set(map(str, decided_ids))
+    keep = np.array([s not in decided for s in pred.segment_ids], dtype=bool)
+    rows = np.flatnonzero(keep)
+    rows = rows[np.argsort(-pred.p_wrong[rows], kind="stable")]
+    if n is not None:
+        rows = rows[:n]
+    codes = pred.codes
+    tops = []
+    for i in rows:
+        order = np.argsort(-pred.code_proba[i], kind="stable")[:top]
+        tops.append([(codes[j], float(pred.codable[i] * pred.code_proba[i, j])) for j in order])
+    return pd.DataFrame({
+        "segment_id": pred.segment_ids[rows],
+        "p_wrong": pred.p_wrong[rows].astype(float),
+        "label": [[codes[j] for j in pred.labels[i]] for i in rows],
+        "codable": pred.codable[rows].astype(float),
+        "top": tops})
+
+
+def final_categories(pred: Predictions, codings: pd.DataFrame | None,
+                     decided_ids: Iterable[str]) -> np.ndarray:
+    """The whole coding if the researcher stopped now: human where decided, machine elsewhere."""
+    decided = set(map(str, decided_ids))
+    if codings is not None and len(codings):
+        decided |= set(codings["segment_id"].astype(str))
+    human = human_categories(codings, pred.segment_ids)
+    machine = pred.label_strings()
+    is_dec = np.array([s in decided for s in pred.segment_ids], dtype=bool)
+    return np.where(is_dec, human, machine)
+
+
+def expected_agreement(pred: Predictions, decided_ids: Iterable[str],
+                       codings: pd.DataFrame | None = None) -> dict[str, float]:
+    """Expected Cohen's kappa of the whole coding (human where decided, machine elsewhere).
+
+    Against the coding the researcher would produce by deciding every segment: on a
+    decided segment the two agree; on an undecided one they agree with probability
+    ``1 - p_wrong``. Chance agreement uses the expected category shares: the decided
+    segments' own categories plus, for each undecided segment, "no code" with
+    probability ``1 - codable`` and code ``j`` with ``codable x p_j``.
+
+    Parameters
+    ----------
+    pred : Predictions
+    decided_ids : iterable of str
+    codings : DataFrame, optional
+        The human codings (the decided segments' categories). Without it, a decided
+        segment's category is taken to be its machine label.
+
+    Returns
+    -------
+    dict
+        ``kappa``, ``agreement`` (expected proportion of segments agreeing),
+        ``decided_share``.
+
+    Notes
+    -----
+    Only as good as the calibration: before ``min_heldout`` decisions the probabilities
+    are uncalibrated and so is this figure.
+    """
+    n = len(pred.segment_ids)
+    if n == 0:
+        return {"kappa": float("nan"), "agreement": float("nan"), "decided_share": 0.0}
+    decided = set(map(str, decided_ids))
+    if codings is not None and len(codings):
+        decided |= set(codings["segment_id"].astype(str))
+    is_dec = np.array([s in decided for s in pred.segment_ids], dtype=bool)
+    final = (final_categories(pred, codings, decided) if codings is not None
+             else pred.label_strings())
+    po = (is_dec.sum() + (1 - pred.p_wrong[~is_dec]).sum()) / n
+    machine_share = pd.Series(final).value_counts() / n
+    human_mass: dict[str, float] = pd.Series(final[is_dec]).value_counts().to_dict()
+    und = np.flatnonzero(~is_dec)
+    human_mass[NO_CODE] = human_mass.get(NO_CODE, 0.0) + float((1 - pred.codable[und]).sum())
+    code_mass = (pred.codable[und, None] * pred.code_proba[und]).sum(axis=0)
+    for j, c in enumerate(pred.codes):
+        human_mass[c] = human_mass.get(c, 0.0) + float(code_mass[j])
+    pe = sum(float(machine_share.get(c, 0.0)) * m / n for c, m in human_mass.items())
+    k = 1.0 if pe >= 1 else (po - pe) / (1 - pe)
+    return {"kappa": float(k), "agreement": float(po), "decided_share": float(is_dec.mean())}
+
+
+def machine_codings(pred: Predictions, codebook: pd.DataFrame, coder: str = "model:review",
+                    exclude: Iterable[str] = ()) -> pd.DataFrame:
+    """The machine's labels as a codings table (DESIGN.md section 3), ``exclude`` left out.
+
+    ``confidence`` is the probability that a human codes the segment with that code
+    (``codable x p``); ``needs_review`` is true when the label is more likely wrong than
+    right. Segments labelled "no code" have no row.
+    """
+    book = tables.validate_codebook(codebook)
+    skip = set(map(str, exclude))
+    rows = []
+    for i, sid in enumerate(pred.segment_ids):
+        if sid in skip:
+            continue
+        for j in pred.labels[i]:
+            r = book.iloc[j]
+            rows.append((sid, coder, r["theme"], r["valence"], r["subtheme"],
+                         round(float(pred.codable[i] * pred.code_proba[i, j]), 6),
+                         bool(pred.p_wrong[i] > 0.5)))
+    return pd.DataFrame(rows, columns=list(tables.CODING_COLUMNS))
+
+
+def suggest_from(pred: Predictions, embeddings: np.ndarray, decided_ids: Iterable[str] = (),
+                 n: int = 20, *, seed: int = 0, pool: int = 10) -> pd.DataFrame:
+    """What to code next (uncertain and diverse), from a model's predictions.
+
+    The rule of :func:`themeassist.classify.suggest` (k-center greedy over the most
+    uncertain segments, anchored on the decided ones) applied to ``pred``.
+
+    Returns
+    -------
+    DataFrame
+        ``rank, segment_id, uncertainty, distance, codable, predicted``.
+    """
+    decided = set(map(str, decided_ids))
+    is_dec = np.array([s in decided for s in pred.segment_ids], dtype=bool)
+    rows, u, dist = classify.pick_uncertain_diverse(
+        pred.codable, pred.code_proba, np.asarray(embeddings, np.float64), is_dec, n,
+        seed=seed, pool=pool)
+    codes = np.array(pred.codes, dtype=object)
+    return pd.DataFrame({
+        "rank": np.arange(1, len(rows) + 1), "segment_id": pred.segment_ids[rows],
+        "uncertainty": np.round(u, 6), "distance": np.round(dist, 6),
+        "codable": np.round(pred.codable[rows], 6),
+        "predicted": codes[pred.code_proba[rows].argmax(1)] if len(rows) else codes[:0]})
+
+
+__all__ = ["METHOD", "NO_CODE", "Predictions", "ReviewModel", "category", "expected_agreement",
+           "final_categories", "human_categories", "kappa", "machine_codings", "review_queue",
+           "suggest_from", "LittleDataWarning"]
