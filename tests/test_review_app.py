@@ -21,11 +21,6 @@ except ImportError:  # pragma: no cover
     from conftest import FIXTURES, load_file
 
 fake = load_file("review_fake_engine", FIXTURES / "review_fake_engine.py")
-try:  # TEMPORARY until the engine lands on main
-    from themeassist.review import engine as _real_engine  # noqa: F401
-    REAL = None
-except ImportError:
-    REAL = fake
 
 PORT = 8731
 BASE = f"http://127.0.0.1:{PORT}"
@@ -37,7 +32,7 @@ def make_session(out, engine=None, **kw):
     seg, book, emb, cands, assign = fake.tiny_project()
     kw.setdefault("retrain_every", 0)
     return ReviewSession(seg, emb, book, coder="ann", out=out, candidates=cands,
-                         assignments=assign, engine=engine or REAL, **kw)
+                         assignments=assign, engine=engine, **kw)
 
 
 @pytest.fixture
@@ -363,8 +358,7 @@ def test_the_coders_earlier_codings_are_the_baseline(tmp_path):
     base = pd.DataFrame({"segment_id": ["fg1:0001", "fg1:0002"], "coder": ["ann", "bob"],
                          "theme": ["Funding"] * 2, "valence": ["success"] * 2,
                          "subtheme": ["Grant secured"] * 2})
-    s = ReviewSession(seg, emb, book, coder="ann", out=tmp_path, baseline_codings=base,
-                      engine=REAL)
+    s = ReviewSession(seg, emb, book, coder="ann", out=tmp_path, baseline_codings=base)
     # ann coded in fg1: all of fg1 counts as decided (DESIGN.md's default); bob is ignored
     assert s.decided_ids() == [f"fg1:{p:04d}" for p in range(12)]
     assert s.human_codings()["segment_id"].tolist() == ["fg1:0001"]

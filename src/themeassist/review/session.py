@@ -443,10 +443,10 @@ class ReviewSession:
             j = int(np.flatnonzero(np.asarray(pred.segment_ids) == segment_id)[0])
             proba = np.asarray(pred.code_proba[j], dtype=float)
             top = np.argsort(-proba, kind="stable")[:TOP_CODES]
-            options = [{"code": pred.codes[t], "p": float(proba[t])} for t in top]
+            codable = float(pred.codable[j])
+            options = [{"code": pred.codes[t], "p": codable * float(proba[t])} for t in top]
             label = [pred.codes[t] for t in pred.labels[j]]
             p_wrong = float(pred.p_wrong[j])
-            codable = float(pred.codable[j])
         if view.startswith("batch:"):
             extra = self.batch_code(view.split(":", 1)[1])
             if extra:
@@ -511,16 +511,18 @@ class ReviewSession:
                  if st else {})
         rows = []
         for r in g.itertuples(index=False):
-            machine = []
+            machine, no_code = [], None
             if st is not None:
                 j = where[r.segment_id]
-                machine = [(st.pred.codes[t], float(st.pred.code_proba[j, t]))
+                c = float(st.pred.codable[j])
+                machine = [(st.pred.codes[t], c * float(st.pred.code_proba[j, t]))
                            for t in st.pred.labels[j]]
+                no_code = None if machine else 1 - c
             rows.append({"segment_id": r.segment_id, "speaker": r.speaker, "role": r.role,
                          "question": r.question, "text": r.text,
                          "human": ([tables.code_label(*c) for c in state[r.segment_id]]
                                    if r.segment_id in state else None),
-                         "machine": machine})
+                         "machine": machine, "machine_no_code": no_code})
         return rows
 
     def progress(self) -> dict:
