@@ -203,8 +203,9 @@ def create_app(session: ReviewSession, *, token: str, host: str = "127.0.0.1",
         elif focus:
             order = [focus, *[s for s in order if s != focus]]
         card = session.card(order[0], view) if order else None
-        return {"view": view, "card": card, "upcoming": session.queue_rows(view, 13)[:13],
-                "remaining": len(order)}
+        upcoming = [r for r in session.queue_rows(view, 14)
+                    if card is None or r["segment_id"] != card["segment_id"]][:13]
+        return {"view": view, "card": card, "upcoming": upcoming, "remaining": len(order)}
 
     def view_title(view: str) -> str:
         if view.startswith("batch:"):

@@ -139,10 +139,17 @@ def open_session(project: Project | None, coder: str, *, corpus: Path | None = N
     say(f"review: embedding {len(segments)} segments with {embedder.model_id} "
         f"(cached in {cache})")
     vectors = embedder.embed(segments["text"].tolist())
+    from themeassist.tables import codebook_texts
+
+    # The cache's SQLite connection belongs to this thread: embed the codebook now, and
+    # give the session the uncached encoder (thread-safe) for entries added later.
+    texts = list(dict.fromkeys(codebook_texts(book)))
+    known = dict(zip(texts, embedder.embed(texts)))
     every = retrain_every if retrain_every is not None else (
         settings.retrain_every if settings is not None else 25)
     return ReviewSession(segments, vectors, book, coder=coder, out=out, baseline_codings=human,
-                         candidates=cands, assignments=assign, embed_texts=embedder.embed,
+                         candidates=cands, assignments=assign, embed_texts=embedder.encode,
+                         text_vectors=known,
                          retrain_every=every, seed=seed)
 
 

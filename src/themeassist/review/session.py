@@ -118,7 +118,10 @@ class ReviewSession:
     candidates, assignments : DataFrame, optional
         ``candidates.csv`` and ``assignments.csv`` of a discover run.
     embed_texts : callable, optional
-        Embeds a list of texts (codebook entries); ``None`` trains without codebook priors.
+        Embeds a list of texts (codebook entries), from any thread; ``None`` trains without
+        codebook priors.
+    text_vectors : dict, optional
+        Vectors of texts embedded already (the codebook's, at start-up), by text.
     retrain_every : int, default 25
         Retrain after this many new decisions (0 = only on request).
     seed : int, default 0
@@ -133,6 +136,7 @@ class ReviewSession:
                  candidates: pd.DataFrame | None = None,
                  assignments: pd.DataFrame | None = None,
                  embed_texts: Callable[[list[str]], np.ndarray] | None = None,
+                 text_vectors: dict[str, np.ndarray] | None = None,
                  retrain_every: int = 25, seed: int = 0, engine: ModuleType | None = None,
                  model_params: dict | None = None):
         if engine is None:
@@ -154,6 +158,8 @@ class ReviewSession:
         self.seed = int(seed)
         self.model_params = dict(model_params or {})
         self.embed_texts = embed_texts
+        self._text_vectors: dict[str, np.ndarray] = dict(text_vectors or {})
+        self._embed_lock = threading.Lock()
         self._ids = self.segments["segment_id"].tolist()
         self._pos = {s: i for i, s in enumerate(self._ids)}
         self._lock = threading.RLock()
@@ -302,9 +308,15 @@ class ReviewSession:
 
     # ------------------------------------------------------------------ the model
     def _codebook_embeddings(self, book: pd.DataFrame):
+        """Codebook entries' vectors: given at start-up, new entries embedded once here."""
         if self.embed_texts is None:
             return None
-        return np.asarray(self.embed_texts(tables.codebook_texts(book)))
+        texts = tables.codebook_texts(book)
+        with self._embed_lock:
+            todo = list(dict.fromkeys(t for t in texts if t not in self._text_vectors))
+            if todo:
+                self._text_vectors.update(zip(todo, np.asarray(self.embed_texts(todo))))
+            return np.vstack([self._text_vectors[t] for t in texts])
 
     def train_now(self) -> ModelState:
         """Fit a model on the current coding and make it the session's (blocking)."""

@@ -117,11 +117,11 @@
       updateStatus(res);
       if (res.status === "recorded" || res.status === "duplicate") {
         const s = seqStack(); s.push(res.seq); saveStack(s);
+        await reloadView();
         notice("saved: " + res.segment_id + " = " + (res.codes.length ? res.codes.join("; ") : "read, no code"), "ok");
-        await reloadView();
       } else if (res.status === "conflict") {
-        notice(res.notice, "warn");
         await reloadView();
+        notice(res.notice, "warn");
       } else {
         notice(res.notice || "not saved", "error");
       }
@@ -138,8 +138,8 @@
       updateStatus(res);
       if (res.status !== "error" && target !== null) { s.pop(); saveStack(s); }
       if (res.status === "recorded" || res.status === "duplicate") {
-        notice(res.notice, "ok");
         await reloadView(res.segment_id);
+        notice(res.notice, "ok");
       } else {
         notice(res.notice || "nothing to undo", res.status === "conflict" ? "warn" : "info");
       }
@@ -153,8 +153,8 @@
     busy = true;
     try {
       await post("/skip", { view: c.dataset.view, segment_id: c.dataset.segmentId });
-      notice("skipped " + c.dataset.segmentId, "info");
       await reloadView();
+      notice("skipped " + c.dataset.segmentId, "info");
     } finally { busy = false; }
   }
 
@@ -325,7 +325,7 @@
       if (r.ok) {
         const s = await r.json();
         updateStatus(s);
-        if (s.model_version > modelVersion) {
+        if (s.model_version > modelVersion && !busy && !addMode && !searchOpen) {
           modelVersion = s.model_version;
           document.body.dataset.modelVersion = String(modelVersion);
           if (document.getElementById("view")) {
