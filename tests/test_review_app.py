@@ -30,6 +30,7 @@ TOKEN = "the-session-token"
 
 def make_session(out, engine=None, **kw):
     seg, book, emb, cands, assign = fake.tiny_project()
+    cands = cands.astype(str)                       # as read from candidates.csv
     kw.setdefault("retrain_every", 0)
     return ReviewSession(seg, emb, book, coder="ann", out=out, candidates=cands,
                          assignments=assign, engine=engine, **kw)
@@ -248,6 +249,12 @@ def test_bad_requests_name_the_problem(auth):
     assert r.status_code == 400
 
 
+def test_facilitators_turns_are_not_queued(session):
+    fac = set(session.segments.loc[session.segments["role"] == "facilitator", "segment_id"])
+    assert fac and not fac & set(session.order("queue")) and not fac & set(session.order("next"))
+    assert session.card(sorted(fac)[0], "transcript")["role"] == "facilitator"
+
+
 def test_skip_moves_on_without_recording(auth, session):
     sid, _ = card_of(auth.get("/queue").text)
     assert post(auth, "/skip", {"view": "queue", "segment_id": sid}).status_code == 200
@@ -276,6 +283,8 @@ def test_retraining_runs_in_the_background_and_re_ranks(tmp_path):
                 threading.Event().wait(0.05)
             assert slow.status()["model_version"] == 2
             decided = {r.segment_id for r in slow.journal.records()}
+            decided |= set(slow.segments.loc[slow.segments["role"] == "facilitator",
+                                             "segment_id"])   # never in the queue
             after = slow.order("queue")
             assert after == [s for s in slow.state.queue["segment_id"] if s not in decided]
             assert after != [s for s in before if s not in decided]

@@ -211,6 +211,34 @@ def test_review_by_keyboard_then_kill_and_restart(tmp_path, browser):
         page.goto(again.base + "/transcript/" + sid.split(":")[0])
         row = page.locator(f'.seg[data-segment-id="{sid}"]')
         assert "you:" in row.text_content()
+        # ... and codes any segment: j moves, Enter opens the card, 0 = no code
+        page.goto(again.base + "/transcript/fg3")
+        page.keyboard.press("j")
+        page.keyboard.press("j")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#panel #card")
+        assert page.locator("#panel #card").get_attribute("data-segment-id") == "fg3:0002"
+        page.keyboard.press("0")
+        page.wait_for_function("() => (document.querySelector('.seg[data-segment-id=\"fg3:0002\"]')"
+                               " || {}).textContent.includes('you: no code')", timeout=20000)
+        expected["fg3:0002"] = []
+        page.wait_for_load_state("load")
+        # a candidate accepted as a new entry becomes a review batch
+        page.goto(again.base + "/candidates")
+        form = page.locator('form[action="/candidates/1/accept"]')
+        form.locator('input[name="theme"]').fill("Access")
+        form.locator('input[name="subtheme"]').fill("Rural transport")
+        form.locator('select[name="valence"]').select_option("challenge")
+        form.locator('input[name="theme"]').press("Enter")
+        page.wait_for_url(again.base + "/batch/1")
+        page.wait_for_selector("#card")
+        c = card(page)
+        assert c["options"][0] == "Access / challenge / Rural transport"
+        press_and_wait(page, "Enter", f"saved: {c['sid']} = Access / challenge / Rural transport")
+        expected[c["sid"]] = ["Access / challenge / Rural transport"]
+        book = pd.read_csv(out / "codebook_ann_1.csv", keep_default_na=False)
+        assert book["subtheme"].tolist()[-1] == "Rural transport"
+        assert errors == []
     finally:
         assert again.stop() == 0
     codings = pd.read_csv(out / "codings_ann.csv", keep_default_na=False)
@@ -221,4 +249,3 @@ def test_review_by_keyboard_then_kill_and_restart(tmp_path, browser):
     assert exported == {k: v for k, v in expected.items() if v}
     decided = pd.read_csv(out / "decided_ann.csv")
     assert set(decided["segment_id"]) == set(expected)
-    assert errors == []

@@ -164,9 +164,12 @@ class Guard:
 
 
 def _fmt(v, digits: int = 2) -> str:
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+    """A number with ``digits`` decimals; "n/a" for None, NaN, empty or non-numeric text."""
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
         return "n/a"
-    return f"{v:.{digits}f}"
+    return f"{v:.{digits}f}" if math.isfinite(v) else "n/a"
 
 
 def create_app(session: ReviewSession, *, token: str, host: str = "127.0.0.1",

@@ -162,6 +162,10 @@ class ReviewSession:
         self._embed_lock = threading.Lock()
         self._ids = self.segments["segment_id"].tolist()
         self._pos = {s: i for i, s in enumerate(self._ids)}
+        # Facilitators' turns are context, not units to code: the queue and the suggestions
+        # leave them out (the transcript view shows them, and they can be coded there).
+        self._facilitator = set(self.segments.loc[self.segments["role"] == "facilitator",
+                                                  "segment_id"])
         self._lock = threading.RLock()
         self.codebook, self.codebook_file = self._latest_codebook(codebook)
         self.journal = Journal(self.out / self.names["journal"], self.coder)
@@ -419,7 +423,8 @@ class ReviewSession:
 
     # ------------------------------------------------------------------ views
     def order(self, view: str) -> list[str]:
-        """The segments a view offers next, in order (decided and skipped ones left out)."""
+        """The segments a view offers next, in order (decided, skipped and facilitators'
+        segments left out)."""
         with self._lock:
             st = self.state
             skipped = self._skipped.get(view, set())
@@ -434,7 +439,8 @@ class ReviewSession:
             ids = self.batch_ids(view.split(":", 1)[1])
         else:
             raise InputError("unknown view", expected="queue, next or batch:<id>", got=view)
-        return [s for s in ids if s not in decided and s not in skipped]
+        return [s for s in ids if s not in decided and s not in skipped
+                and s not in self._facilitator]
 
     def card(self, segment_id: str, view: str = "queue") -> dict:
         """Everything a card shows about one segment."""
