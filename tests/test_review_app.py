@@ -376,3 +376,70 @@ def test_the_coders_earlier_codings_are_the_baseline(tmp_path):
     decided = pd.read_csv(tmp_path / "decided_ann.csv", keep_default_na=False)
     assert len(decided) == 12 and (decided["decided_at"] != "").sum() == 1
     s.journal.close()
+
+
+def test_new_codebook_entries_are_embedded_once_off_the_request(tmp_path):
+    from themeassist import tables
+
+    seg, book, emb, cands, assign = fake.tiny_project()
+    rng = __import__("numpy").random.default_rng(1)
+    known = {t: rng.normal(size=emb.shape[1]) for t in tables.codebook_texts(book)}
+    calls = []
+
+    def embed(texts):
+        calls.append((threading.current_thread().name, list(texts)))
+        return rng.normal(size=(len(texts), emb.shape[1]))
+
+    s = ReviewSession(seg, emb, book, coder="ann", out=tmp_path, candidates=cands.astype(str),
+                      assignments=assign, embed_texts=embed, text_vectors=known)
+    s.start()
+    try:
+        assert calls == []                      # the codebook's vectors were given
+        s.accept_candidate("1", theme="Access", valence="", subtheme="Rural transport",
+                           event_id="e")
+        for _ in range(400):
+            if s.status()["model_version"] == 2 and not s.status()["training"]:
+                break
+            threading.Event().wait(0.05)
+        assert s.status()["model_version"] == 2 and s.last_error is None
+        assert calls == [("review-retrain", ["Access: Rural transport. Keywords: bus, travel, rural"])]
+        assert "Access / Rural transport" in s.state.pred.codes
+    finally:
+        s.stop()
+
+
+def test_code_next_follows_the_engines_suggestions(session):
+    from themeassist.review import engine
+
+    st = session.state
+    picks = engine.suggest_from(st.pred, session.embeddings, session.decided_ids(), n=50,
+                                seed=0)["segment_id"].tolist()
+    fac = set(session.segments.loc[session.segments["role"] == "facilitator", "segment_id"])
+    assert session.order("next") == [s for s in picks if s not in fac]
+    assert session.order("next")
+
+
+def test_progress_shows_the_models_figures(auth, session):
+    for i, sid in enumerate(session.order("queue")[:3]):
+        session.decide(sid, [session.code_labels[i]], decision_id=f"p{i}")
+    session.train_now()
+    page = auth.get("/progress").text
+    p = session.progress()
+    assert p["decisions"] == 3 and len(p["runs"]) == 2
+    assert f"kappa {p['expected']['kappa']:.2f} (human where decided" in page
+    assert f"{100 * p['decided_share']:.0f}% (3 of 36 segments)" in page
+    assert page.count("<circle") >= 2                       # one point per trained model
+
+
+def test_stop_exports_the_coding(tmp_path):
+    s = make_session(tmp_path)
+    s.start()
+    s.journal.decide("fg1:0001", [session_code(s)], decision_id="direct")  # not exported yet
+    assert not (tmp_path / "codings_ann.csv").exists()
+    s.stop()
+    codings = pd.read_csv(tmp_path / "codings_ann.csv")
+    assert codings["segment_id"].tolist() == ["fg1:0001"]
+
+
+def session_code(s):
+    return s.code_of(s.code_labels[0])

@@ -12,7 +12,7 @@ from themeassist.cli._util import echo, seed_option, user_errors, warn
 
 @app.command("review")
 def review_cli(
-    config: Path = typer.Argument(None, dir_okay=False,
+    config: Path = typer.Argument(None, dir_okay=False, metavar="PROJECT.yaml",
                                   help="Project file (YAML): see configs/template.yaml."),
     coder: str = typer.Option(..., "--coder", help="Your name as a coder (the coder column "
                                                    "of the codings you export)."),
@@ -21,8 +21,8 @@ def review_cli(
     codebook: Path = typer.Option(None, "--codebook", "-b", dir_okay=False,
                                   help="Codebook table instead of the project's."),
     codings: list[Path] = typer.Option(
-        None, "--codings", "-c", dir_okay=False,
-        help="Codings files instead of the project's; your rows (coder = --coder) are where "
+        None, "--codings", "-c", dir_okay=False, metavar="FILE",
+        help="Codings files instead of the project's (repeat -c for several); your rows (coder = --coder) are where "
              "you start from."),
     model: Path = typer.Option(None, "--model", "-m", file_okay=False,
                                help="MODEL_DIR of themeassist train: its embedding model (and "
@@ -48,7 +48,8 @@ def review_cli(
     transcripts and turn candidate subthemes into codebook entries, in your browser, while
     the model retrains on your decisions.
 
-    The app listens on 127.0.0.1 and a free port and prints its URL with a one-time token.
+    The app listens on 127.0.0.1 and a free port and prints its URL with a token for this session
+    (a new one at each start).
     Every decision is committed to OUT/review_<coder>.sqlite before the page shows it as
     saved; OUT/codings_<coder>.csv and OUT/decided_<coder>.csv are rewritten after each
     decision and on exit (themeassist run and train --decided read them).
