@@ -71,3 +71,18 @@ def test_codebook_bad_valence():
     cb = pd.DataFrame({"theme": ["A"], "valence": ["good"], "subtheme": ["x"]})
     with pytest.raises(InputError, match="unknown valence"):
         tables.validate_codebook(cb)
+
+
+def test_decisions_name_the_row_of_an_unknown_or_repeated_segment_issue13():
+    segs = pd.DataFrame({"segment_id": ["a:0", "a:1"], "transcript_id": "a",
+                         "position": [0, 1], "text": ["x", "y"]})
+    ok = tables.validate_decisions(pd.DataFrame({"segment_id": ["a:1"], "coder": ["ann"]}), segs)
+    assert ok["segment_id"].tolist() == ["a:1"]
+    with pytest.raises(InputError, match=r"d.csv:3 column 'segment_id': segment not in the corpus"):
+        tables.validate_decisions(pd.DataFrame({"segment_id": ["a:0", "b:9"]}), segs, path="d.csv")
+    with pytest.raises(InputError, match="decided twice"):
+        tables.validate_decisions(pd.DataFrame({"segment_id": ["a:0", "a:0"], "coder": "ann"}))
+    # the same segment decided by two coders is two decisions
+    two = tables.validate_decisions(pd.DataFrame({"segment_id": ["a:0", "a:0"],
+                                                  "coder": ["ann", "bo"]}))
+    assert len(two) == 2

@@ -739,14 +739,17 @@ class CodingModel:
         -------
         DataFrame
             ``segment_id, coder, theme, valence, subtheme, confidence, needs_review, level,
-            backed_off, codable, rank``: one row per predicted code of each segment whose
+            backed_off, codable, rank, priority``: one row per predicted code of each segment whose
             codable probability is at least :attr:`codable_threshold_`, in segment order.
             ``confidence`` is the calibrated probability that a human coder who codes the
             segment gives it this code (``level="code"``) or a code of this theme
             (``level="theme"``, empty valence and subtheme); ``codable`` is the probability
             that the segment is coded at all. ``rank`` 1 is the most probable code; further
             codes (multi-code segments) are listed when their probability is at least
-            ``settings_["second_code"]``.
+            ``settings_["second_code"]``. ``priority`` is the review priority of the
+            segment: the probability that its label is wrong (``codable`` for a segment
+            judged not codable, else ``1 - codable x`` its best code's probability), the
+            same on every row of a segment.
 
         Notes
         -----
@@ -772,6 +775,10 @@ class CodingModel:
         second = float(self.settings_["second_code"])
         rows = []
         ids = segs["segment_id"].to_numpy()
+        # review priority: the probability that the segment's label is wrong, "no code"
+        # included (the review queue of issue 13 orders by it)
+        priority = np.where(codable < self.codable_threshold_, codable,
+                            1 - codable * P.max(axis=1)) if len(P) else np.zeros(0)
         for i in range(len(segs)):
             if codable[i] < self.codable_threshold_:
                 if all_segments:
@@ -798,6 +805,9 @@ class CodingModel:
                                           "confidence", "needs_review", "level", "backed_off",
                                           "codable", "rank"])
         out.insert(1, "coder", self.name_)
+        pos = {sid: i for i, sid in enumerate(ids)}
+        out["priority"] = np.round(
+            priority[out["segment_id"].map(pos).to_numpy(dtype=int)], 6) if len(out) else []
         out["confidence"] = out["confidence"].astype(float).round(6)
         out["codable"] = out["codable"].astype(float).round(6)
         out["needs_review"] = out["needs_review"].astype(bool)

@@ -182,6 +182,26 @@ def read_codings(
     return pd.concat(frames, ignore_index=True)
 
 
+def read_decisions(paths: str | Path | Iterable[str | Path],
+                   segments: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Read one or more decisions tables (``decided_<coder>.csv`` of the review app).
+
+    A file without a ``coder`` column takes its file name's stem as the coder.
+    """
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    frames = []
+    for p in paths:
+        p = Path(p)
+        raw = read_table(p)
+        if "coder" not in raw.columns:
+            raw = raw.assign(coder=p.stem)
+        frames.append(tables.validate_decisions(raw, segments, path=p))
+    if not frames:
+        raise InputError("no decisions files given")
+    return pd.concat(frames, ignore_index=True)
+
+
 # --------------------------------------------------------------------------- bundled data
 def data_path(*parts: str) -> Path:
     """Path of a file bundled in ``themeassist/data``."""

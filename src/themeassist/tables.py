@@ -296,6 +296,62 @@ def validate_codings(
     return out[first + [c for c in out.columns if c not in first]].reset_index(drop=True)
 
 
+DECISION_REQUIRED = ("segment_id",)
+DECISION_OPTIONAL = ("coder", "decided_at")
+
+
+def validate_decisions(
+    decisions: pd.DataFrame,
+    segments: pd.DataFrame | None = None,
+    path: str | Path | None = None,
+) -> pd.DataFrame:
+    """Check a decisions table (the segments a human has read, coded or not).
+
+    DESIGN.md section 3: ``segment_id``, ``coder``, ``decided_at``. A segment decided and
+    left uncoded is a confirmed "no code"; a segment nobody decided is unknown. The same
+    segment may appear once per coder.
+
+    Raises
+    ------
+    InputError
+        Missing ``segment_id`` column, an empty or unknown segment id, or a segment decided
+        twice by one coder; the message names the row as a spreadsheet shows it.
+
+    Examples
+    --------
+    >>> validate_decisions(pd.DataFrame({"segment_id": ["a:0", "a:3"]}))["segment_id"].tolist()
+    ['a:0', 'a:3']
+    """
+    out = decisions.copy()
+    _require_columns(out, DECISION_REQUIRED, "decisions", path)
+    for col in ("segment_id", *DECISION_OPTIONAL):
+        if col in out.columns:
+            out[col] = _as_text(out[col])
+    if "coder" not in out.columns:
+        out["coder"] = ""
+    empty = out["segment_id"] == ""
+    if empty.any():
+        i = _first_bad(empty)
+        raise InputError("empty segment_id", path=path, row=spreadsheet_row(i),
+                         column="segment_id", expected="a segment id", got="")
+    if segments is not None:
+        known = set(segments["segment_id"].astype(str))
+        bad = ~out["segment_id"].isin(known)
+        if bad.any():
+            i = _first_bad(bad)
+            raise InputError(
+                f"segment not in the corpus ({int(bad.sum())} bad rows, first shown)",
+                path=path, row=spreadsheet_row(i), column="segment_id",
+                expected="a segment_id of the corpus", got=out["segment_id"].iat[i])
+    dup = out.duplicated(["segment_id", "coder"])
+    if dup.any():
+        i = _first_bad(dup)
+        raise InputError("the same segment decided twice by one coder", path=path,
+                         row=spreadsheet_row(i), column="segment_id",
+                         expected="each (segment, coder) once", got=out["segment_id"].iat[i])
+    return out.reset_index(drop=True)
+
+
 def _as_bool(v) -> bool:
     if isinstance(v, (bool, np.bool_)):
         return bool(v)

@@ -55,6 +55,14 @@ def corpus_option(required: bool = True) -> Path:
                         help="Segments table (CSV, Parquet or XLSX), as written by ingest.")
 
 
+def decided_option() -> Path:
+    return typer.Option(
+        None, "--decided", dir_okay=False,
+        help="Decisions table (segment_id, coder, decided_at): the segments a human has read, "
+             "coded or not, e.g. decided_<coder>.csv of themeassist review. Default: every "
+             "segment of a transcript with at least one code.")
+
+
 def codebook_option(required: bool = False) -> Path:
     return typer.Option(... if required else None, "--codebook", "-b", dir_okay=False,
                         help="Codebook table (theme, valence, subtheme"

@@ -7,7 +7,14 @@ from pathlib import Path
 import typer
 
 from themeassist.cli._app import app
-from themeassist.cli._util import corpus_option, echo, force_option, seed_option, user_errors
+from themeassist.cli._util import (
+    corpus_option,
+    decided_option,
+    echo,
+    force_option,
+    seed_option,
+    user_errors,
+)
 
 
 @app.command("suggest")
@@ -19,6 +26,7 @@ def suggest_cli(
     codings: Path = typer.Option(
         None, "--codings", "-c", dir_okay=False,
         help="Codings already made: those segments are never suggested."),
+    decided: Path = decided_option(),
     out: Path = typer.Option(None, "--out", "-o", dir_okay=False,
                              help="Write the suggestions as a table (default: print them)."),
     seed: int = seed_option(),
@@ -41,6 +49,10 @@ def suggest_cli(
         coded = []
         if codings is not None:
             coded = io.read_codings(codings, model.codebook_, segments)["segment_id"].unique()
+        if decided is not None:
+            # read and left uncoded counts as decided too: never suggested again
+            read = io.read_decisions(decided, segments)["segment_id"].unique()
+            coded = sorted(set(coded) | set(read))
         embedder = Embedder(model.embedding_source_, show_progress=True)
         modelstore.check_compatible(model, embedding_model=embedder.model_id)
         emb = embedder.embed(segments["text"].tolist())

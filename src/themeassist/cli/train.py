@@ -10,6 +10,7 @@ from themeassist.cli._app import app
 from themeassist.cli._util import (
     codebook_option,
     corpus_option,
+    decided_option,
     echo,
     force_option,
     seed_option,
@@ -30,6 +31,7 @@ def train_cli(
         None, "--codings", "-c", dir_okay=False,
         help="Human codings table; leave out for a zero-shot model from the codebook text."),
     codebook: Path = codebook_option(required=False),
+    decided: Path = decided_option(),
     out: Path = typer.Option(..., "--out", "-o", file_okay=False,
                              help="MODEL_DIR: weights, model card and manifest."),
     evaluate: bool = typer.Option(
@@ -76,6 +78,8 @@ def train_cli(
         segments = io.read_segments(corpus)
         book = io.read_codebook(codebook)
         human = io.read_codings(codings, book, segments) if codings is not None else None
+        decided_ids = (io.read_decisions(decided, segments)["segment_id"].unique().tolist()
+                       if decided is not None else None)
         embedder = make_embedder(embedding_model, embedding, show_progress=True)
         emb = embedder.embed(segments["text"].tolist())
         book_emb = embedder.embed(classify.codebook_texts(book))
@@ -85,7 +89,7 @@ def train_cli(
                 segments, human, book, emb, seed=seed, context=context,
                 codebook_embeddings=book_emb, embedding_model=embedder.model_id,
                 embedding_source=getattr(embedder, "source", str(embedding_model)),
-                evaluate=evaluate, folds=folds,
+                evaluate=evaluate, folds=folds, decided=decided_ids,
                 categorical=[c.strip() for c in feature_columns.split(",") if c.strip()])
         for w in caught:
             if issubclass(w.category, LittleDataWarning):
@@ -101,7 +105,8 @@ def train_cli(
                 staged.figure(figs.coverage_agreement_figure(model.evaluation_), "coverage_agreement")
                 staged.figure(figs.reliability_figure(model.evaluation_), "reliability")
             staged.json(io.manifest(
-                "train", inputs={"corpus": corpus, "codings": codings, "codebook": codebook},
+                "train", inputs={"corpus": corpus, "codings": codings, "codebook": codebook,
+                        "decided": decided},
                 settings={**model.settings_, "embedding_model": model.embedding_model_},
                 outputs=planned, extra={"model": model.name_},
                 timings={"total_seconds": round(time.perf_counter() - started, 2)}),

@@ -1,0 +1,260 @@
+"""Simulate the review loop on the usability study: how much must a human decide?
+
+The human coding of the usability think-aloud study (Navarro-Gallinad, Orlandi &
+O'Sullivan 2022, Semantic Web Journal; github.com/navarral/swj2022-usability-paper,
+GPL-3.0, evaluation only; read from ``../shared/data/usability-think-aloud/``, nothing
+copied) is the oracle: when a strategy "asks the human" about a segment, the segment
+gets the human's codes (or "no code"). Effort is the share of the corpus's segments the
+human has decided. After each batch the model is refitted on every decision so far, and
+the **final coding** (human where decided, machine elsewhere; for manual coding, nothing
+elsewhere) is scored against the full human coding with Cohen's kappa over every
+segment, a segment's category being its set of codes ("no code" included; exact match).
+
+Strategies, all with the same batch size, seed and model (:mod:`themeassist.review.engine`,
+the functions the review app uses):
+
+- ``manual``: the human codes transcript after transcript (seeded order), no machine;
+- ``transcripts``: the same order, the machine labels the transcripts not yet coded;
+- ``suggest``: batches picked by "code next" (uncertain and diverse);
+- ``random``: random batches;
+- ``queue``: the machine labels everything; the human reviews its labels most doubtful
+  first (probability that the label, "no code" included, is wrong).
+
+Usage::
+
+    THEMEASSIST_CACHE=/work/cache .venv/bin/python scripts/simulate_review.py
+        [--study ../shared/data/usability-think-aloud] [--unit highlight|paragraph]
+        [--batch 25] [--seed 0] [--strategies manual,transcripts,suggest,random,queue]
+        [--out results.csv] [--bench]
+
+``--bench`` times one refit of the in-loop model on 3,000 segments instead (every
+segment decided), beside a ``train`` of the same data with its five-fold calibration.
+
+Measured: see the table in the docstring's end (filled in from a run of this script).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from themeassist import tables  # noqa: E402
+from themeassist.review import engine  # noqa: E402
+
+STRATEGIES = ("manual", "transcripts", "suggest", "random", "queue")
+EFFORTS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+TARGETS = (0.7, 0.8, 0.9)
+
+
+def load(study: Path, unit: str):
+    """Segments, codebook, codings, embeddings and codebook embeddings of the study."""
+    import evaluate_classifier as ev
+
+    from themeassist.embed import Embedder
+
+    segs, book, cod = ev.load(None, "none", study=study, unit=unit)
+    embedder = Embedder(show_progress=True)
+    emb = embedder.embed(segs["text"].tolist())
+    cbe = embedder.embed(tables.codebook_texts(book))
+    return segs, book, cod, emb, cbe
+
+
+class Oracle:
+    """The full human coding, revealed one decision at a time."""
+
+    def __init__(self, segs: pd.DataFrame, cod: pd.DataFrame):
+        self.ids = segs["segment_id"].to_numpy(dtype=object)
+        self.truth = engine.human_categories(cod, self.ids)
+        self.by_segment = {s: g for s, g in cod.groupby("segment_id")}
+        self.decided: list[str] = []
+        self.known: list[pd.DataFrame] = []
+
+    def decide(self, ids) -> None:
+        seen = set(self.decided)
+        for s in ids:
+            if s in seen:
+                continue
+            seen.add(s)
+            self.decided.append(s)
+            if s in self.by_segment:
+                self.known.append(self.by_segment[s])
+
+    def codings(self) -> pd.DataFrame:
+        if not self.known:
+            return pd.DataFrame(columns=list(tables.CODING_REQUIRED))
+        return pd.concat(self.known, ignore_index=True)
+
+    @property
+    def effort(self) -> float:
+        return len(self.decided) / len(self.ids)
+
+
+def transcript_order(segs: pd.DataFrame, seed: int) -> list[str]:
+    """Segments transcript by transcript (seeded transcript order), in reading order."""
+    names = sorted(segs["transcript_id"].unique())
+    order = np.random.default_rng(seed).permutation(len(names))
+    out = []
+    for k in order:
+        t = segs[segs["transcript_id"] == names[k]].sort_values("position")
+        out.extend(t["segment_id"])
+    return out
+
+
+def simulate(strategy: str, segs, book, cod, emb, cbe, *, batch: int, seed: int,
+             stop_at: float = 0.9, max_effort: float = 0.95, log=print) -> pd.DataFrame:
+    """Run one strategy; one row per batch: effort, kappa, expected kappa, cv kappa."""
+    oracle = Oracle(segs, cod)
+    n = len(segs)
+    rows = []
+    if strategy == "manual":
+        order = transcript_order(segs, seed)
+        for end in range(batch, n + batch, batch):
+            oracle.decide(order[:end])
+            final = np.where(np.isin(oracle.ids, oracle.decided),
+                             oracle.truth, engine.NO_CODE)
+            rows.append({"effort": oracle.effort, "kappa": engine.kappa(oracle.truth, final)})
+            if oracle.effort >= max_effort or (rows[-1]["kappa"] >= stop_at and oracle.effort >= 0.8):
+                break
+        return pd.DataFrame(rows).assign(strategy=strategy)
+
+    model = engine.ReviewModel(seed=seed)
+    order = transcript_order(segs, seed)
+    rng = np.random.default_rng(seed)
+    shuffled = list(oracle.ids[rng.permutation(n)])
+    pred = None
+    t0 = time.perf_counter()
+    while True:
+        # pick the next batch
+        if strategy == "transcripts":
+            nxt = order[len(oracle.decided): len(oracle.decided) + batch]
+        elif strategy == "random":
+            nxt = shuffled[len(oracle.decided): len(oracle.decided) + batch]
+        elif pred is None:
+            # cold start: the zero-shot model's suggestions / queue
+            model.fit(segs, emb, book, None, [], codebook_embeddings=cbe)
+            pred = model.predict(segs, emb)
+            continue
+        elif strategy == "suggest":
+            nxt = engine.suggest_from(pred, emb, oracle.decided, batch, seed=seed)["segment_id"].tolist()
+        elif strategy == "queue":
+            nxt = engine.review_queue(pred, oracle.decided, batch)["segment_id"].tolist()
+        else:
+            raise ValueError(f"unknown strategy {strategy!r}")
+        if not nxt:
+            break
+        oracle.decide(nxt)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.fit(segs, emb, book, oracle.codings(), oracle.decided, codebook_embeddings=cbe)
+        pred = model.predict(segs, emb)
+        final = engine.final_categories(pred, oracle.codings(), oracle.decided)
+        exp = engine.expected_agreement(pred, oracle.decided, oracle.codings())
+        rows.append({"effort": oracle.effort, "kappa": engine.kappa(oracle.truth, final),
+                     "expected_kappa": exp["kappa"], "cv_kappa": pred.cv["kappa"],
+                     "seconds": time.perf_counter() - t0})
+        if len(rows) % 10 == 0:
+            r = rows[-1]
+            log(f"  {strategy:11s} effort {r['effort']:.2f} kappa {r['kappa']:.3f} "
+                f"expected {r['expected_kappa']:.3f} cv {r['cv_kappa']:.3f} ({r['seconds']:.0f} s)")
+        if oracle.effort >= max_effort or (rows[-1]["kappa"] >= stop_at and oracle.effort >= 0.8):
+            break
+    return pd.DataFrame(rows).assign(strategy=strategy)
+
+
+def kappa_at(curve: pd.DataFrame, effort: float) -> float:
+    """Kappa of the last batch at or below ``effort``."""
+    c = curve[curve["effort"] <= effort + 1e-9]
+    return float(c["kappa"].iloc[-1]) if len(c) else float("nan")
+
+
+def effort_for(curve: pd.DataFrame, target: float) -> float:
+    """Smallest effort whose final coding reaches ``target`` kappa (NaN: never)."""
+    c = curve[curve["kappa"] >= target]
+    return float(c["effort"].iloc[0]) if len(c) else float("nan")
+
+
+def summary(curves: pd.DataFrame) -> pd.DataFrame:
+    out = []
+    for name, c in curves.groupby("strategy", sort=False):
+        row = {"strategy": name}
+        row.update({f"k@{int(e * 100)}%": kappa_at(c, e) for e in EFFORTS})
+        row.update({f"effort k>={t}": effort_for(c, t) for t in TARGETS})
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def bench(segs, book, cod, emb, cbe, seed: int) -> None:
+    """One in-loop refit on 3,000 segments against ``train``'s fit with calibration."""
+    from themeassist import classify
+
+    reps = int(np.ceil(3000 / len(segs)))
+    parts = [segs.assign(transcript_id=segs["transcript_id"] + f"#{r}",
+                         segment_id=segs["segment_id"] + f"#{r}") for r in range(reps)]
+    big = pd.concat(parts, ignore_index=True).iloc[:3000]
+    keep = set(big["segment_id"])
+    bcod = pd.concat([cod.assign(segment_id=cod["segment_id"] + f"#{r}") for r in range(reps)],
+                     ignore_index=True)
+    bcod = bcod[bcod["segment_id"].isin(keep)]
+    bemb = np.vstack([emb] * reps)[:3000]
+    model = engine.ReviewModel(seed=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(big, bemb, book, bcod.iloc[: len(bcod) // 2], big["segment_id"][:1500],
+                  codebook_embeddings=cbe)
+        t0 = time.perf_counter()
+        model.fit(big, bemb, book, bcod, big["segment_id"], codebook_embeddings=cbe)
+        model.predict(big, bemb)
+        t_loop = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        classify.train_model(big, bcod, book, bemb, codebook_embeddings=cbe, seed=seed,
+                             decided=big["segment_id"])
+        t_train = time.perf_counter() - t0
+    print(f"3,000 segments, {len(bcod)} codings, every segment decided")
+    print(f"in-loop refit + predict: {t_loop:.1f} s; train (5-fold calibration): {t_train:.1f} s; "
+          f"ratio {t_train / t_loop:.1f}x")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--study", type=Path, default=ROOT.parent / "shared/data/usability-think-aloud")
+    p.add_argument("--unit", choices=["highlight", "paragraph"], default="highlight")
+    p.add_argument("--batch", type=int, default=25)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--strategies", default=",".join(STRATEGIES))
+    p.add_argument("--out", type=Path, default=None, help="CSV of every batch of every strategy")
+    p.add_argument("--bench", action="store_true")
+    a = p.parse_args(argv)
+    if not a.study.is_dir():
+        print(f"skip: {a.study} not found (the usability study is read from ../shared/data)")
+        return 0
+    segs, book, cod, emb, cbe = load(a.study, a.unit)
+    print(f"{a.unit} units: {len(segs)} segments, {cod['segment_id'].nunique()} coded, "
+          f"{len(cod)} codings, {len(book)} codes; batch {a.batch}, seed {a.seed}")
+    if a.bench:
+        bench(segs, book, cod, emb, cbe, a.seed)
+        return 0
+    curves = []
+    for name in a.strategies.split(","):
+        t0 = time.perf_counter()
+        c = simulate(name, segs, book, cod, emb, cbe, batch=a.batch, seed=a.seed)
+        print(f"{name}: {len(c)} batches, {time.perf_counter() - t0:.0f} s", flush=True)
+        curves.append(c)
+    curves = pd.concat(curves, ignore_index=True)
+    if a.out:
+        curves.to_csv(a.out, index=False)
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(summary(curves).round(3).to_string(index=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
