@@ -375,6 +375,12 @@ def test_the_coders_earlier_codings_are_the_baseline(tmp_path):
     assert s.human_codings().empty
     decided = pd.read_csv(tmp_path / "decided_ann.csv", keep_default_na=False)
     assert len(decided) == 12 and (decided["decided_at"] != "").sum() == 1
+    # the decisions table that train, suggest, label and run read (--decided)
+    from themeassist import io
+
+    read = io.read_decisions(tmp_path / "decided_ann.csv", seg)
+    assert read["segment_id"].tolist() == decided["segment_id"].tolist()
+    assert set(read["coder"]) == {"ann"}
     s.journal.close()
 
 
