@@ -449,3 +449,16 @@ def test_stop_exports_the_coding(tmp_path):
 
 def session_code(s):
     return s.code_of(s.code_labels[0])
+
+
+def test_cards_show_the_question_text(tmp_path):
+    s = make_session(tmp_path, questions={"q1": "What went <well>?"})
+    s.start()
+    try:
+        app = create_app(s, token=TOKEN, host="127.0.0.1", port=PORT)
+        with TestClient(app, base_url=BASE) as c:
+            c.get(f"/queue?token={TOKEN}")
+            page = c.get("/fragment/card/fg1:0002?view=transcript").text
+        assert "question q1: <i>What went &lt;well&gt;?</i>" in page
+    finally:
+        s.stop()

@@ -145,11 +145,16 @@ def open_session(project: Project | None, coder: str, *, corpus: Path | None = N
     # give the session the uncached encoder (thread-safe) for entries added later.
     texts = list(dict.fromkeys(codebook_texts(book)))
     known = dict(zip(texts, embedder.embed(texts)))
+    guide = {}
+    if project is not None and project.questions:
+        guide = {q.id: q.text for q in load_questions(
+            project.resolve(project.questions) if isinstance(project.questions, str)
+            else project.questions)}
     every = retrain_every if retrain_every is not None else (
         settings.retrain_every if settings is not None else 25)
     return ReviewSession(segments, vectors, book, coder=coder, out=out, baseline_codings=human,
                          candidates=cands, assignments=assign, embed_texts=embedder.encode,
-                         text_vectors=known,
+                         text_vectors=known, questions=guide,
                          retrain_every=every, seed=seed)
 
 

@@ -122,6 +122,8 @@ class ReviewSession:
         codebook priors.
     text_vectors : dict, optional
         Vectors of texts embedded already (the codebook's, at start-up), by text.
+    questions : dict, optional
+        The topic guide's question texts by id (cards show the text).
     retrain_every : int, default 25
         Retrain after this many new decisions (0 = only on request).
     seed : int, default 0
@@ -137,6 +139,7 @@ class ReviewSession:
                  assignments: pd.DataFrame | None = None,
                  embed_texts: Callable[[list[str]], np.ndarray] | None = None,
                  text_vectors: dict[str, np.ndarray] | None = None,
+                 questions: dict[str, str] | None = None,
                  retrain_every: int = 25, seed: int = 0, engine: ModuleType | None = None,
                  model_params: dict | None = None):
         if engine is None:
@@ -159,6 +162,7 @@ class ReviewSession:
         self.model_params = dict(model_params or {})
         self.embed_texts = embed_texts
         self._text_vectors: dict[str, np.ndarray] = dict(text_vectors or {})
+        self.questions = dict(questions or {})
         self._embed_lock = threading.Lock()
         self._ids = self.segments["segment_id"].tolist()
         self._pos = {s: i for i, s in enumerate(self._ids)}
@@ -485,7 +489,8 @@ class ReviewSession:
 
         return {"segment_id": segment_id, "transcript_id": seg["transcript_id"],
                 "position": int(seg["position"]), "speaker": seg["speaker"],
-                "role": seg["role"], "question": seg["question"], "text": seg["text"],
+                "role": seg["role"], "question": seg["question"],
+                "question_text": self.questions.get(seg["question"], ""), "text": seg["text"],
                 "prev": brief(prev), "next": brief(nxt), "options": options,
                 "label": label, "p_wrong": p_wrong, "codable": codable, "human": human,
                 "decided_at": current.decided_at if current else None,
