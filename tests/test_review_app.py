@@ -462,3 +462,15 @@ def test_cards_show_the_question_text(tmp_path):
         assert "question q1: <i>What went &lt;well&gt;?</i>" in page
     finally:
         s.stop()
+
+
+def test_listening_on_every_interface_takes_any_host_but_checks_origin_against_it(session):
+    app = create_app(session, token=TOKEN, host="0.0.0.0", port=PORT, csrf="the-csrf")
+    lan = f"http://192.168.1.5:{PORT}"
+    with TestClient(app, base_url=lan) as c:
+        assert c.get("/queue").status_code == 403                    # the token still rules
+        c.get(f"/queue?token={TOKEN}")
+        assert c.get("/queue").status_code == 200
+        body = {"segment_id": "fg1:0001", "codes": [], "decision_id": "lan"}
+        assert post(c, "/decide", body, Origin="http://evil.example").status_code == 403
+        assert post(c, "/decide", body, Origin=lan).json()["status"] == "recorded"

@@ -76,8 +76,11 @@ class Guard:
         self.csrf = csrf
         self.cookie = f"themeassist_{port}"
         hosts = {f"{host}:{port}"}
-        if host in ("127.0.0.1", "localhost", "::1"):
+        if host in ("127.0.0.1", "localhost", "[::1]"):
             hosts |= {f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"}
+        # Listening on every interface (an explicit --host 0.0.0.0): any name of this
+        # machine may be in Host; a POST's Origin must then equal that Host.
+        self.any_host = host in ("0.0.0.0", "[::]")
         self.hosts = hosts
         self.origins = {f"http://{h}" for h in hosts}
 
@@ -102,7 +105,10 @@ class Guard:
                 await self.app(scope, receive, send)
             return
         headers = _headers(scope)
-        if headers.get("host", "") not in self.hosts:
+        origins = self.origins
+        if self.any_host:
+            origins = {f"http://{headers.get('host', '')}"}
+        elif headers.get("host", "") not in self.hosts:
             await self._send_plain(send, 403, "forbidden: unknown host")
             return
         query = parse_qsl(scope.get("query_string", b"").decode("latin-1"),
@@ -127,9 +133,9 @@ class Guard:
             origin = headers.get("origin")
             if origin is None:
                 ref = headers.get("referer", "")
-                origin = next((o for o in self.origins if ref == o or ref.startswith(o + "/")),
+                origin = next((o for o in origins if ref == o or ref.startswith(o + "/")),
                               None)
-            if origin not in self.origins:
+            if origin not in origins:
                 await self._send_plain(send, 403, "forbidden: foreign origin")
                 return
             sent = headers.get("x-csrf-token")
