@@ -297,6 +297,8 @@
     const b = ev.target.closest("button[data-key]");
     if (b) { ev.preventDefault(); handleCardKey(b.dataset.key, null); return; }
     if (ev.target.closest("#retrain")) { ev.preventDefault(); retrain(); return; }
+    const opt = ev.target.closest("#options li");
+    if (opt) { pick(opt.dataset.code); return; }
     const li = ev.target.closest("#search-list li");
     if (li) { closeSearch(); pick(li.dataset.code); return; }
     const seg = ev.target.closest("#transcript .seg");
