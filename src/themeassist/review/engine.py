@@ -171,9 +171,15 @@ class ReviewModel(BaseEstimator):
         ``heldout_codable_`` (n, 2) and ``heldout_code_`` (n, n_codes).
     temperatures_ : dict
         ``codable`` and ``code``.
-    model_ : CodingModel
-        The fitted classifiers, in :mod:`themeassist.classify`'s form (so
-        :func:`themeassist.classify.suggest` and the model store work on it).
+    code_, codable_, code_ngram_, codable_ngram_ : tuple or None
+        The fitted linear models, each ``(coef, intercept, classes)``: codes from the
+        features of :func:`themeassist.classify.build_features` (plus one pseudo-example
+        per codebook entry), codability from the same features, and both again from a
+        TF-IDF of word 1-2-grams; None until there is data to fit them.
+    prior_ : float
+        Weight of the codebook prior ``cos(segment, entry)`` in the code logits, ``50 / (50
+        + coded segments) x 20``: decisive at the start, fading as codings accrue.
+    codes_ : list of str
 
     Examples
     --------
@@ -217,14 +223,6 @@ class ReviewModel(BaseEstimator):
             raise InputError("zero_shot_codable_rate must be in (0, 1)", expected="0 < p < 1",
                              got=self.zero_shot_codable_rate)
 
-    def _settings(self) -> dict[str, Any]:
-        s = classify._settings({"C": float(self.C), "codable_C": float(self.codable_C),
-                                "ngram_C": 4.0 if self.ngram else 0.0,
-                                "ngram_codable_C": 16.0 if self.ngram else 0.0,
-                                "second_code": float(self.second_code)})
-        s["seed"] = int(self.seed)
-        return s
-
     def fit(self, segments: pd.DataFrame, embeddings: np.ndarray, codebook: pd.DataFrame,
             codings: pd.DataFrame | None, decided_ids: Iterable[str], *,
             codebook_embeddings: np.ndarray | None = None) -> ReviewModel:
@@ -233,7 +231,8 @@ class ReviewModel(BaseEstimator):
         Parameters
         ----------
         segments : DataFrame
-            The whole corpus (segments table); the same corpus at every fit of a session.
+            The whole corpus (segments table); the same corpus at every fit of a session
+            (its features are computed once and kept).
         embeddings : ndarray of shape (n_segments, dim)
         codebook : DataFrame
         codings : DataFrame or None
@@ -250,7 +249,6 @@ class ReviewModel(BaseEstimator):
         self
         """
         self._check_params()
-        s = self._settings()
         segs = tables.validate_segments(segments)
         book = tables.validate_codebook(codebook)
         emb = classify._check_embeddings(segs, embeddings)
@@ -270,100 +268,123 @@ class ReviewModel(BaseEstimator):
                              got=f"shape {cbe.shape}")
 
         warm = self.warm_start and hasattr(self, "n_fits_")
+        if warm and len(getattr(self, "codes_", [])) != len(book):
+            warm = False      # the codebook changed (an accepted candidate): start afresh
         truth = human_categories(cod, ids)
         self._collect_heldout(ids, decided, truth, book, warm)
+        corpus = self._corpus_features(segs, emb, book, cbe, reuse=warm)
 
+        n, n_codes = len(segs), len(book)
+        is_dec = np.isin(ids, np.array(sorted(decided), dtype=object))
+        d = classify._prepare(segs, cod, book, np.zeros((n, 0)), sorted(decided))
+        y_codable = d.codable[is_dec]
+        code_rows, code_y, code_w = d.code_rows, d.code_y, d.code_w
+        n_coded = float(code_w.sum())
+        # the codebook prior: + lam x scale x cos(segment, entry), lam = n0 / (n0 + coded)
+        prior_lam = 50.0 / (50.0 + n_coded)
+        solvers = getattr(self, "_solvers", {}) if warm else {}
+        self._solvers = solvers
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            if cbe is not None:
+                Xc = np.vstack([corpus["X"][code_rows], corpus["X_prior"]])
+                yc = np.concatenate([code_y, np.arange(n_codes)])
+                wc = np.concatenate([code_w, np.ones(n_codes)])
+            else:
+                Xc, yc, wc = corpus["X"][code_rows], code_y, code_w
+            self.code_ = _fit_lr(solvers, "code", Xc, yc, wc, C=self.C, n_classes=n_codes,
+                                 seed=self.seed)
+            self.codable_ = (_fit_lr(solvers, "codable", corpus["X"][is_dec], y_codable, None,
+                                     C=self.codable_C, n_classes=2, seed=self.seed)
+                             if len(y_codable) and 0 < y_codable.sum() < len(y_codable) else None)
+            self.code_ngram_ = self.codable_ngram_ = None
+            if self.ngram and len(code_rows) >= 50:
+                Tc = corpus["T"][code_rows]
+                if corpus["T_prior"] is not None:
+                    import scipy.sparse as sp
+
+                    Tc = sp.vstack([Tc, corpus["T_prior"]]).tocsr()
+                    yt = np.concatenate([code_y, np.arange(n_codes)])
+                    wt = np.concatenate([code_w, np.ones(n_codes)])
+                else:
+                    yt, wt = code_y, code_w
+                self.code_ngram_ = _fit_lr(solvers, "code_ngram", Tc, yt, wt, C=4.0,
+                                           n_classes=n_codes, seed=self.seed)
+            if (self.ngram and self.codable_ is not None
+                    and min(y_codable.sum(), len(y_codable) - y_codable.sum()) >= 10
+                    and y_codable.sum() >= 50):
+                self.codable_ngram_ = _fit_lr(solvers, "codable_ngram", corpus["T"][is_dec],
+                                              y_codable, None, C=16.0, n_classes=2,
+                                              seed=self.seed)
+        self.prior_ = prior_lam * 20.0 if cbe is not None else 0.0
+        rate = (float(y_codable.sum()) + 2 * self.zero_shot_codable_rate) / (len(y_codable) + 2)
+        self.codable_rate_ = rate
+        self.codes_ = tables.code_labels(book).tolist()
+        self.n_fits_ = getattr(self, "n_fits_", 0) + 1 if warm else 1
+        self.decided_ = np.array(sorted(decided), dtype=object)
+        self.temperatures_ = {"codable": 1.0, "code": 1.0}
+        zc, z = self._raw_logits(corpus)
+        self.temperatures_ = self._fit_temperatures(book)
+        self.cv_ = self._prequential_agreement()
+        # the raw logits of every segment, kept so that the next fit can score this
+        # model on the segments decided in between (prequential calibration)
+        self._last_ = {"ids": ids, "codable": zc, "code": z,
+                       "labels": self._labels_from(zc, z)[0]}
+        return self
+
+    def _corpus_features(self, segs, emb, book, cbe, *, reuse: bool) -> dict[str, Any]:
+        """Features that depend on the corpus only, computed once per session.
+
+        The dense features of :func:`themeassist.classify.build_features` and a TF-IDF of
+        word 1-2-grams over the whole corpus (vocabulary and IDF from the corpus's own text:
+        no labels are involved, so nothing leaks from decisions into features).
+        """
+        key = (tuple(segs["segment_id"]), emb.shape, float(np.asarray(emb, float).sum()),
+               tuple(tables.code_labels(book)), None if cbe is None else float(cbe.sum()))
+        cached = getattr(self, "_corpus", None)
+        if reuse and cached is not None and cached["key"] == key:
+            return cached
+        s = classify._settings({})
         present = [c for c in s["optional_categorical"]
                    if c in segs.columns and (classify._column(segs, c) != "").any()]
         cats = tuple(c for c in s["categorical"] if c in segs.columns) + tuple(present)
         spec = classify.feature_spec(segs, emb.shape[1], context=True,
                                      neighbour_weight=s["neighbour_weight"], columns=cats)
         X = classify.build_features(segs, emb, spec)
-        d = classify._prepare(segs, cod, book, X, sorted(decided))
-        everything = np.ones(len(segs), dtype=bool)
-        n_codes = len(book)
-        with warnings.catch_warnings():
-            # few classes early in a session: sklearn's warnings say what we already know
-            warnings.simplefilter("ignore", UserWarning)
-            code_clf = self._fit_code(d, everything, cbe, s, n_codes, spec)
-            codable_clf = self._fit_codable(d, X, cbe, spec)
-            code_ng = classify._fit_code_ngram(d, everything, tables.codebook_texts(book), s)
-            codable_ng = classify._fit_codable_ngram(d, everything, s)
-        support = np.bincount(d.code_y, minlength=n_codes) if len(d.code_y) else np.zeros(n_codes, int)
-        weights = {"code": float(self.ngram_weight) if code_ng is not None else 0.0,
-                   "codable": float(self.ngram_weight) if codable_ng is not None else 0.0}
-        self.temperatures_ = self._fit_temperatures(book)
-        code_clf.temperature = self.temperatures_["code"]
-        codable_clf.temperature = self.temperatures_["codable"]
-        self.model_ = classify.CodingModel(
-            name_="model:review", codebook_=book, embedding_model_="", embedding_source_="",
-            spec_=spec, code_clf_=code_clf, codable_clf_=codable_clf, support_=support,
-            threshold_=0.5, codable_threshold_=0.5, settings_=s,
-            training_={"method": METHOD, "n_decided": len(decided),
-                       "n_coded_segments": int(d.codable.sum()), "zero_shot": False},
-            code_ngram_=code_ng, codable_ngram_=codable_ng, ngram_weights_=weights)
-        self.n_fits_ = getattr(self, "n_fits_", 0) + 1 if warm else 1
-        self.decided_ = np.array(sorted(decided), dtype=object)
-        self.cv_ = self._prequential_agreement()
-        # the raw logits of every segment, kept so that the next fit can score this
-        # model on the segments decided in between (prequential calibration)
-        zc, z = self._raw_logits(segs, emb)
-        self._last_ = {"ids": ids, "codable": zc, "code": z,
-                       "labels": self._labels_from(zc, z)[0]}
-        return self
+        out = {"key": key, "spec": spec, "X": X, "E": np.asarray(emb, np.float64),
+               "X_prior": None if cbe is None else classify._prior_rows(cbe, X.shape[1]),
+               "cbe": cbe, "T": None, "T_prior": None}
+        if self.ngram:
+            out["vectorizer"], out["T"], out["T_prior"] = _tfidf(
+                segs["text"].astype(str).tolist(),
+                tables.codebook_texts(book) if cbe is not None else None)
+        self._corpus = out
+        return out
 
-    def _fit_code(self, d, rows, cbe, s, n_codes, spec):
-        if cbe is None and len(np.unique(d.code_y)) < 2:
-            # nothing to tell codes apart yet: a flat classifier over all codes
-            clf = classify.CodebookClassifier(C=1.0)
-            clf.classes_ = np.arange(n_codes)
-            clf.n_features_in_ = spec.n_features
-            clf.coef_ = np.zeros((n_codes, spec.n_features))
-            clf.intercept_ = np.zeros(n_codes)
-            if len(d.code_y):
-                clf.intercept_[np.unique(d.code_y)] = 1.0
-            return clf
-        return classify._fit_code(d, rows, cbe, s)
-
-    def _fit_codable(self, d, X, cbe, spec):
-        m = d.in_scope
-        y = d.codable[m]
-        if len(y) and 0 < y.sum() < len(y):
-            return classify._fit_codable(d, np.ones(len(X), dtype=bool), self._settings())
-        # one class (or none) decided so far: rank by similarity to the codebook and put
-        # the cut at the observed share of coded decisions, smoothed towards the prior rate
-        rate = (float(y.sum()) + 2 * self.zero_shot_codable_rate) / (len(y) + 2)
-        dim = spec.dim
-        if cbe is not None:
-            mean = cbe.mean(axis=0)
-        elif y.sum():
-            mean = X[m][y == 1, :dim].mean(axis=0)
+    def _raw_logits(self, corpus) -> tuple[np.ndarray, np.ndarray]:
+        """Uncalibrated ``(codable (n, 2), code (n, n_codes))`` logits of the corpus."""
+        X, E = corpus["X"], corpus["E"]
+        n, n_codes = len(X), len(self.codes_)
+        if self.codable_ is not None:
+            zc1 = _lr_logits(self.codable_, X, 2)[:, 1] - _lr_logits(self.codable_, X, 2)[:, 0]
+            if self.codable_ngram_ is not None:
+                zt = _lr_logits(self.codable_ngram_, corpus["T"], 2)
+                zc1 = zc1 + self.ngram_weight * (zt[:, 1] - zt[:, 0])
         else:
-            mean = np.zeros(dim)
-        mean = mean / (np.linalg.norm(mean) or 1.0)
-        sim = X[:, :dim] @ mean
-        cut = float(np.quantile(sim, 1 - rate)) if len(sim) else 0.0
-        scale = 1.5 / (float(sim.std()) or 1.0)
-        clf = classify.CodebookClassifier(C=1.0)
-        clf.classes_ = np.array([0, 1])
-        clf.n_features_in_ = spec.n_features
-        coef = np.zeros((1, spec.n_features))
-        coef[0, :dim] = scale * mean
-        clf.coef_ = coef
-        clf.intercept_ = np.array([-scale * cut])
-        return clf
-
-    def _raw_logits(self, segs, emb) -> tuple[np.ndarray, np.ndarray]:
-        """Uncalibrated ``(codable (n, 2), code (n, n_codes))`` logits, n-grams included."""
-        m = self.model_
-        X = classify.build_features(segs, emb, m.spec_)
-        texts = segs["text"].astype(str).tolist()
-        zc = classify._codable_logit(m.codable_clf_, X)
-        if m.codable_ngram_ is not None and m.ngram_weights_["codable"]:
-            zc = zc + m.ngram_weights_["codable"] * m.codable_ngram_.logits(texts, 2)
-        z = classify._full_logits(m.code_clf_, X, len(m.codebook_))
-        if m.code_ngram_ is not None and m.ngram_weights_["code"]:
-            z = z + m.ngram_weights_["code"] * m.code_ngram_.logits(texts, len(m.codebook_))
+            # one class (or none) decided so far: rank by similarity to the codebook and
+            # cut at the observed share of coded decisions, smoothed towards the prior rate
+            cbe = corpus["cbe"]
+            mean = cbe.mean(axis=0) if cbe is not None else E.mean(axis=0)
+            mean = mean / (np.linalg.norm(mean) or 1.0)
+            sim = E @ mean
+            cut = float(np.quantile(sim, 1 - self.codable_rate_)) if n else 0.0
+            zc1 = 1.5 / (float(sim.std()) or 1.0) * (sim - cut)
+        zc = np.column_stack([np.zeros(n), zc1])
+        z = _lr_logits(self.code_, X, n_codes) if self.code_ is not None else np.zeros((n, n_codes))
+        if self.code_ngram_ is not None:
+            z = z + self.ngram_weight * _lr_logits(self.code_ngram_, corpus["T"], n_codes)
+        if self.prior_ and corpus["cbe"] is not None:
+            z = z + self.prior_ * (E @ corpus["cbe"].T)
         return zc, z
 
     def _labels_from(self, zc, z):
@@ -451,15 +472,85 @@ class ReviewModel(BaseEstimator):
     # ------------------------------------------------------------------ predicting
     def predict(self, segments: pd.DataFrame, embeddings: np.ndarray) -> Predictions:
         """Label every segment, with its review priority (see the module's docstring)."""
-        check_is_fitted(self, "model_")
+        check_is_fitted(self, "code_")
         segs = tables.validate_segments(segments)
-        emb = classify._check_embeddings(segs, embeddings, self.model_.spec_.dim)
-        zc, z = self._raw_logits(segs, emb)
+        emb = classify._check_embeddings(segs, embeddings, self._corpus["spec"].dim)
+        corpus = self._corpus
+        if tuple(segs["segment_id"]) != corpus["key"][0]:
+            corpus = self._other_corpus(segs, emb)
+        zc, z = self._raw_logits(corpus)
         labels, codable, P, p_wrong = self._labels_from(zc, z)
         return Predictions(segment_ids=segs["segment_id"].to_numpy(dtype=object),
-                           codes=self.model_.codes_, codable=codable, code_proba=P,
+                           codes=list(self.codes_), codable=codable, code_proba=P,
                            labels=labels, p_wrong=p_wrong, cv=dict(self.cv_),
                            version=self.n_fits_)
+
+    def _other_corpus(self, segs, emb) -> dict[str, Any]:
+        """Features of segments other than the fitted corpus, in the fitted layout."""
+        c = self._corpus
+        out = dict(c, X=classify.build_features(segs, emb, c["spec"]),
+                   E=np.asarray(emb, np.float64))
+        if c["T"] is not None:
+            out["T"] = c["vectorizer"].transform(segs["text"].astype(str).tolist()).tocsr()
+        return out
+
+
+# --------------------------------------------------------------------------- solvers
+def _fit_lr(solvers: dict, name: str, X, y, w, *, C: float, n_classes: int, seed: int):
+    """A multinomial logistic regression over ``n_classes``, warm-started from the last fit.
+
+    Returns ``(coef (k, f), intercept (k,), classes (k,))`` or None with fewer than two
+    classes. Warm-starting L-BFGS from the previous solution (same classes) is what makes a
+    refit after a few more decisions take a fraction of a cold fit; the solution is the
+    same optimum up to the solver's tolerance.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
+
+    y = np.asarray(y, dtype=int)
+    classes = np.unique(y)
+    if len(classes) < 2:
+        if len(classes) == 1:
+            return (np.zeros((1, X.shape[1])), np.zeros(1), classes)
+        return None
+    lr = solvers.get(name)
+    if lr is None or not np.array_equal(getattr(lr, "classes_", []), classes) \
+            or lr.coef_.shape[1] != X.shape[1]:
+        lr = LogisticRegression(C=float(C), max_iter=2000, random_state=seed, warm_start=True)
+    with warnings.catch_warnings(), threadpool_limits(1):
+        warnings.filterwarnings("ignore", message=".*lbfgs failed to converge.*")
+        lr.fit(X, y, sample_weight=w)
+    solvers[name] = lr
+    coef, icpt = lr.coef_, lr.intercept_
+    if len(classes) == 2:        # sklearn keeps one row for two classes
+        coef = np.vstack([-coef / 2, coef / 2])
+        icpt = np.array([-icpt[0] / 2, icpt[0] / 2])
+    return (coef.copy(), icpt.copy(), classes.copy())
+
+
+def _lr_logits(fitted, X, n_classes: int) -> np.ndarray:
+    """Logits over ``n_classes`` (classes the model never saw get -50, as in classify)."""
+    coef, icpt, classes = fitted
+    z = np.full((X.shape[0], n_classes), -50.0)
+    if len(classes) == 1:
+        z[:, classes] = 0.0
+        return z
+    z[:, classes] = np.asarray(X @ coef.T) + icpt
+    return z
+
+
+def _tfidf(texts: list[str], extra: list[str] | None):
+    """Sublinear, L2-normalised TF-IDF of word 1-2-grams (min_df 2), as the n-gram scorers
+    of :mod:`themeassist.classify` use, fitted once on the corpus."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vec = TfidfVectorizer(ngram_range=(1, 2), min_df=min(2, len(texts)), sublinear_tf=True,
+                          dtype=np.float64)
+    try:
+        T = vec.fit_transform(texts).tocsr()
+    except ValueError:                       # no n-gram at all
+        return None, None, None
+    return vec, T, (None if extra is None else vec.transform(extra).tocsr())
 
 
 # --------------------------------------------------------------------------- statistics
