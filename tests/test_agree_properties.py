@@ -14,7 +14,7 @@ from themeassist import agree
 from themeassist.errors import UndefinedStatisticWarning
 
 #: Swapping or reordering coders changes nothing.
-SYMMETRIC = {"percent_agreement", "cohen_kappa", "scott_pi", "fleiss_kappa",
+SYMMETRIC = {"percent_agreement", "cohen_kappa", "scott_pi", "fleiss_kappa", "masi_alpha",
              "krippendorff_alpha", "gwet_ac1", "brennan_prediger"}
 NOT_SYMMETRIC: set[str] = set()
 #: Depend on categories only through their identity (nominal).

@@ -165,6 +165,9 @@ def test_nearest_codebook_entry_and_new(corpus, result):
     c = result.candidates.set_index("candidate_id")
     expected = {"waiting": "Long waiting lists", "peer": "Peer support",
                 "funding": "Short-term funding"}
+    # Every topic leads some candidate, transport included, so both branches below run
+    # (issue 17: a check under an `if` alone passes when nothing matches).
+    assert set(major) and {*expected, "transport"} <= set(major.to_numpy())
     for cid, topic in major.items():
         if topic in expected:
             assert c.loc[cid, "nearest_subtheme"] == expected[topic]
@@ -204,6 +207,16 @@ def test_same_seed_same_outputs(corpus, codebook, embedded, result):
 
     assert table_bytes(again.candidates, ".csv") == table_bytes(result.candidates, ".csv")
     assert table_bytes(again.assignments, ".csv") == table_bytes(result.assignments, ".csv")
+
+
+def test_issue17_a_different_seed_changes_the_seeded_output(corpus, codebook, embedded, result):
+    # The test above would pass if the seed were dropped; this one would not.
+    emb, book_emb = embedded
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LittleDataWarning)
+        other = D.discover(corpus, emb, codebook=codebook, codebook_embeddings=book_emb,
+                           seed=4, runs=3, n_candidates=4)
+    assert not np.allclose(other.assignments["x"].fillna(0), result.assignments["x"].fillna(0))
 
 
 def test_codebook_first_clusters_only_what_the_codebook_misses(corpus, codebook, embedded):
@@ -251,3 +264,22 @@ def test_hdbscan_clusterer_is_available_and_reassigns_its_noise():
     labels = discover.cluster_reduced(z, n_candidates=3, min_cluster_size=5,
                                       algorithm="hdbscan")
     assert set(labels[:90]) - {-1} and len(set(labels[labels >= 0])) == 3
+
+
+def test_issue17_report_shows_the_unassigned_share_and_ari_that_discover_writes(result):
+    # Issue 17: the report read `outlier_share` and `ari_mean`, discover writes
+    # `outlier_share_after` and `ari_between_runs.mean`: both were missing from every report.
+    from pathlib import Path
+
+    from themeassist.pipeline import Discovered, RunResult
+    from themeassist.report.project import _candidates
+
+    run = RunResult(out=Path("."), discovery=Discovered(result.candidates, result.assignments,
+                                                        result.diagnostics))
+    section = _candidates(run)
+    text = next(b.content for b in section.blocks if b.kind == "text")
+    share = result.diagnostics["outlier_share_after"]
+    ari = result.diagnostics["ari_between_runs"]["mean"]
+    assert ari is not None
+    assert f"left unassigned: {share:.2f}" in text
+    assert f"mean adjusted Rand index between runs: {ari:.2f}" in text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import zipfile
 from pathlib import Path
@@ -324,3 +325,178 @@ def test_round_trip_property_any_text(tmp_path_factory, paras, unit, picks):
     assert back["segments"]["text"].tolist() == [refi.paragraph_text(p) for p in paras]
     assert _triples(back["codings"]) == _triples(cod)
     assert back["summary"]["skipped"] == 0
+
+
+# --------------------------------------------------------------------------- issue 15
+def _bare(data: bytes) -> bytes:
+    """The archive as a tool that drops unknown files would rewrite it."""
+    zin = zipfile.ZipFile(io.BytesIO(data))
+    return build.zip_with({n: zin.read(n) for n in zin.namelist()
+                           if not n.startswith("themeassist/")})
+
+
+def _project(codes_xml: str, selections: str = "", text: str = "Ann: hello there.\n") -> bytes:
+    qde = f"""<?xml version="1.0" encoding="utf-8"?>
+<Project xmlns="urn:QDA-XML:project:1.0" name="p">
+  <Users><User guid="{build.U_ANN.strip('{}')}" name="Ann"/></Users>
+  <CodeBook><Codes>{codes_xml}</Codes></CodeBook>
+  <Sources><TextSource guid="{build.S1}" name="fg1">
+    <PlainTextContent>{text}</PlainTextContent>{selections}</TextSource></Sources>
+</Project>"""
+    return build.zip_with({"project.qde": qde.encode("utf-8")})
+
+
+def _code(guid: str, name: str, inner: str = "", codable: str = "true") -> str:
+    return f'<Code guid="{guid}" name="{name}" isCodable="{codable}">{inner}</Code>'
+
+
+G = lambda n: f"50000000-0000-4000-8000-{n:012d}"
+
+
+def test_issue_15_valence_words_in_code_names_round_trip(tmp_path):
+    codes = (_code(G(1), "Outcomes", _code(G(2), "Success"))
+             + _code(G(3), "Challenges", _code(G(4), "success", _code(G(5), "Overcome"))))
+    first = import_file(_write(tmp_path, _project(codes), "a.qdpx"))
+    book = first["codebook"]
+    assert sorted(zip(book.theme, book.valence, book.subtheme, book.qda_path)) == [
+        ("Outcomes", "", "Success", "Outcomes > Success"),
+        ("success", "challenge", "Overcome", "Challenges > success > Overcome")]
+    seg = first["segments"]
+    cod = validate_codings(pd.DataFrame({"segment_id": seg["segment_id"].iat[0], "coder": "x",
+                                         "theme": book.theme, "valence": book.valence,
+                                         "subtheme": book.subtheme}), book, seg)
+    data, warnings_ = refi.export_project(seg, cod, book)
+    assert warnings_ == []
+    back = import_file(_write(tmp_path, _bare(data), "b.qdpx"))
+    assert sorted(back["codebook"]["qda_path"]) == sorted(book["qda_path"])
+    assert _triples(back["codings"]) == _triples(cod)
+    # without the tool's paths the export picks a tree that reads back the same, or warns
+    plain = book.drop(columns="qda_path")
+    data, warnings_ = refi.export_project(seg, cod, plain)
+    assert warnings_ == []
+    assert _triples(import_file(_write(tmp_path, _bare(data), "c.qdpx"))["codings"]) == \
+        _triples(cod)
+    odd = validate_codebook(pd.DataFrame({"theme": ["T"], "valence": [""],
+                                          "subtheme": ["Success > X"]}))
+    warned: list[str] = []
+    refi._code_tree(odd, warned)
+    assert any("will read back as" in w for w in warned)
+
+
+def test_issue_15_sub_code_added_to_a_flat_code_keeps_the_flat_code(tmp_path):
+    seg = validate_segments(pd.DataFrame({"segment_id": ["t:0000"], "transcript_id": "t",
+                                          "position": [0], "text": ["Some words here."]}))
+    cb = validate_codebook(pd.DataFrame({"theme": ["Tag"], "valence": [""], "subtheme": ["Tag"],
+                                         "description": ["a flat code"]}))
+    cod = validate_codings(pd.DataFrame({"segment_id": ["t:0000"], "coder": "x", "theme": "Tag",
+                                         "valence": "", "subtheme": "Tag"}), cb, seg)
+    z = zipfile.ZipFile(io.BytesIO(_bare(refi.project_bytes(seg, cod, cb))))
+    qde = z.read("project.qde").decode()
+    # a QDA tool adds a sub-code below the flat code
+    guid = refi.flat_guid("Tag")
+    qde = qde.replace(f'<Code guid="{guid}" name="Tag" isCodable="true">',
+                      f'<Code guid="{guid}" name="Tag" isCodable="true">'
+                      f'<Code guid="{G(9)}" name="Sub" isCodable="true" />')
+    assert G(9) in qde
+    back = import_file(_write(tmp_path, build.zip_with(
+        {**{n: z.read(n) for n in z.namelist()}, "project.qde": qde.encode()})))
+    book = back["codebook"]
+    assert sorted(zip(book.theme, book.subtheme)) == [("Tag", "Sub"), ("Tag", "Tag")]
+    assert _triples(back["codings"]) == [("t:0000", "x", "Tag", "", "Tag")]
+
+
+def test_issue_15_a_2000_level_code_tree_imports_and_exports(tmp_path):
+    inner = ""
+    for i in range(2000, 0, -1):
+        inner = _code(G(i), f"L{i}", inner)
+    sel = (f'<PlainTextSelection guid="{G(5000)}" startPosition="0" endPosition="5">'
+           f'<Coding guid="{G(5001)}" creatingUser="{build.U_ANN.strip("{}")}">'
+           f'<CodeRef targetGUID="{G(2000)}"/></Coding></PlainTextSelection>')
+    res = import_file(_write(tmp_path, _project(inner, sel)))
+    assert res["summary"]["codes"] == 2000 and len(res["codings"]) == 1
+    assert res["codings"]["subtheme"].iat[0].count(core.PATH_SEP) == 1998
+    data = refi.project_bytes(res["segments"], res["codings"], res["codebook"])
+    if importlib.util.find_spec("lxml"):
+        assert refi.validate_xml(zipfile.ZipFile(io.BytesIO(data)).read("project.qde"),
+                                 "project") == []
+        assert refi.validate_xml(refi.codebook_bytes(res["codebook"]), "codebook") == []
+    back = import_file(_write(tmp_path, data, "b.qdpx"))
+    pd.testing.assert_frame_equal(back["codings"], res["codings"])
+
+
+def test_issue_15_speakers_questions_and_confidence_survive_without_the_sidecar(tmp_path, tables3):
+    seg, cod, cb = tables3
+    data = _bare(refi.project_bytes(seg, cod, cb))
+    qde = zipfile.ZipFile(io.BytesIO(data)).read("project.qde").decode()
+    assert "themeassist: confidence=0.83" in qde and "<Case " in qde
+    txt = [n for n in zipfile.ZipFile(io.BytesIO(data)).namelist() if n.endswith(".txt")]
+    texts = "".join(zipfile.ZipFile(io.BytesIO(data)).read(n).decode() for n in txt)
+    assert "Bob: We had" in texts and "Cat: Peer groups" in texts  # who speaks, in the text
+    back = import_file(_write(tmp_path, data))
+    s = back["segments"].set_index("segment_id")
+    want = seg.set_index("segment_id")
+    assert s["speaker"].to_dict() == want["speaker"].to_dict()
+    assert s["text"].to_dict() == want["text"].map(refi.paragraph_text).to_dict()
+    coded = cod["segment_id"].unique()
+    assert s.loc[coded, "question"].to_dict() == want.loc[coded, "question"].to_dict()
+    got = back["codings"].set_index(["segment_id", "coder", "subtheme"])["confidence"]
+    exp = cod.set_index(["segment_id", "coder", "subtheme"])["confidence"]
+    pd.testing.assert_series_equal(got.sort_index(), exp.sort_index())
+
+
+def test_issue_15_partial_selections_keep_their_boundaries_and_the_full_text(tmp_path, quirks):
+    data = refi.project_bytes(quirks["segments"], quirks["codings"], quirks["codebook"])
+    back = import_file(_write(tmp_path, _bare(data)))
+    assert back["segments"]["text"].tolist() == quirks["segments"]["text"].tolist()
+    pd.testing.assert_frame_equal(back["codings"], quirks["codings"])
+    assert (quirks["codings"]["span"] != "").sum() >= 2
+
+
+def test_issue_15_sets_and_docx_originals_are_reported_not_dropped_silently(tmp_path):
+    z = zipfile.ZipFile(io.BytesIO(_project(_code(G(1), "A"))))
+    text = z.read("project.qde").decode().replace(
+        "</Sources>", f'</Sources><Sets><Set guid="{G(7)}" name="Group A"/></Sets>')
+    res = import_file(_write(tmp_path, build.zip_with({"project.qde": text.encode(),
+                                                       "Sources/x.docx": b"PK"})))
+    kept = " | ".join(res["summary"]["not_kept"])
+    assert "1 sets not kept (Group A)" in kept and "x.docx" in kept
+
+
+def test_issue_15_nvivo_round_trip_keeps_descriptions_users_and_boundaries(tmp_path, nvivo):
+    from defusedxml import ElementTree as DET
+
+    data, _ = refi.export_project(nvivo["segments"], nvivo["codings"], nvivo["codebook"],
+                                  target="nvivo")
+    assert refi.validate_xml(zipfile.ZipFile(io.BytesIO(data)).read("project.qde"),
+                             "project") == []
+    back = import_file(_write(tmp_path, _bare(data)))
+    for name in ("segments", "codings", "codebook"):
+        pd.testing.assert_frame_equal(back[name], nvivo[name])
+    ns = "{urn:QDA-XML:project:1.0}"
+    orig = DET.fromstring(zipfile.ZipFile(shared("nvivo-qdpx", "oltas0517.qdpx"))
+                          .read("project.qde"))
+    ours = DET.fromstring(zipfile.ZipFile(io.BytesIO(data)).read("project.qde"))
+    descs = lambda r: sorted((c.get("name"), c.get("isCodable"), refi._text_of(c, "Description"))
+                             for c in r.iter(ns + "Code"))
+    assert descs(ours) == descs(orig)  # every description and isCodable, top level included
+    users = lambda r: sorted(u.get("name") for u in r.iter(ns + "User"))
+    assert users(ours) == users(orig) == ["Gergo", "floriansipos"]
+    # every selection boundary: the same selected text (whitespace at the ends aside)
+    def cuts(z, root):
+        out = []
+        for src in root.iter(ns + "TextSource"):
+            member = "Sources/" + src.get("plainTextPath").split("://")[1]
+            text = z.read(member).decode("utf-8-sig")
+            for sel in src.iter(ns + "PlainTextSelection"):
+                a, b = int(sel.get("startPosition")), int(sel.get("endPosition"))
+                out.append(" ".join(_cut16(text, a, b).split()))
+        return sorted(out)
+    zo = zipfile.ZipFile(shared("nvivo-qdpx", "oltas0517.qdpx"))
+    zu = zipfile.ZipFile(io.BytesIO(data))
+    original, exported = cuts(zo, orig), cuts(zu, ours)
+    missing = [t for t in original if not any(t in e for e in exported)]
+    assert len(exported) >= len(original) - len(set(original)) and not missing[:1], missing[:3]
+
+
+def _cut16(text, a, b):
+    return text.encode("utf-16-le")[2 * a:2 * b].decode("utf-16-le", "replace")

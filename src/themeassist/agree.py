@@ -70,10 +70,11 @@ References
 
 from __future__ import annotations
 
+import functools
 import logging
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -694,35 +695,19 @@ def krippendorff_alpha(ratings, *others, level: str = "nominal",
     return _finish(f"Krippendorff's alpha ({level})", *_core_alpha(e, _ones(e.n), level, order))
 
 
-#: The coefficients of a report: name -> function over a units x coders matrix.
-COEFFICIENTS: dict[str, Callable[..., float]] = {
-    "percent_agreement": percent_agreement,
-    "cohen_kappa": cohen_kappa,
-    "scott_pi": scott_pi,
-    "fleiss_kappa": fleiss_kappa,
-    "krippendorff_alpha": krippendorff_alpha,
-    "gwet_ac1": gwet_ac1,
-    "brennan_prediger": brennan_prediger,
-}
-
-#: The vectorised cores behind :data:`COEFFICIENTS` (estimate and bootstrap share them).
-_CORES = {
-    "percent_agreement": _core_percent,
-    "cohen_kappa": _core_cohen,
-    "scott_pi": _core_scott,
-    "fleiss_kappa": _core_fleiss,
-    "krippendorff_alpha": _core_alpha,
-    "gwet_ac1": _core_ac1,
-    "brennan_prediger": _core_bp,
-}
-
-
 # ============================================================================ sets: MASI
 def masi_distance(a, b) -> float:
     """MASI distance between two sets of labels (Passonneau 2006).
 
-    ``1 - J * M`` with ``J`` the Jaccard index and ``M`` = 1 (equal sets), 2/3 (one a
-    subset of the other), 1/3 (overlapping) or 0 (disjoint). Two empty sets are equal.
+    ``1 - J * M`` with ``J`` the Jaccard index ``|A & B| / |A | B|`` and ``M`` the
+    monotonicity weight: 1 when the sets are equal, 2/3 when one is a subset of the other,
+    1/3 when they overlap otherwise, 0 when they are disjoint. Two empty sets are equal.
+
+    References
+    ----------
+    .. [1] Passonneau, R. (2006). Measuring agreement on set-valued items (MASI) for
+       semantic and pragmatic annotation. Proceedings of LREC 2006, 831-836 (MASI = J * M,
+       section 3; the distance used with Krippendorff's alpha is 1 - MASI).
 
     Examples
     --------
@@ -734,16 +719,25 @@ def masi_distance(a, b) -> float:
     a, b = set(a), set(b)
     if a == b:
         return 0.0
-    union = len(a | b)
     inter = len(a & b)
-    jaccard = inter / union
-    if a <= b or b <= a:
-        m = 2 / 3
-    elif inter:
-        m = 1 / 3
-    else:
-        m = 0.0
+    jaccard = inter / len(a | b)
+    m = 2 / 3 if (a <= b or b <= a) else (1 / 3 if inter else 0.0)
     return 1.0 - jaccard * m
+
+
+def _label_set(v) -> set:
+    return set(v) if isinstance(v, (set, frozenset, list, tuple)) else {str(v)}
+
+
+def _core_masi(e: _Encoded, W):
+    """Krippendorff's alpha with the MASI distance between the categories (label sets)."""
+    sets = [_label_set(c) for c in e.categories]
+    q = len(sets)
+    delta = np.zeros((q, q))
+    for i in range(q):
+        for j in range(i + 1, q):
+            delta[i, j] = delta[j, i] = masi_distance(sets[i], sets[j])
+    return _alpha_from_delta(e.counts, W, delta)
 
 
 def _set_cells(ratings) -> np.ndarray:
@@ -761,6 +755,8 @@ def _set_cells(ratings) -> np.ndarray:
             out[idx] = None
         elif isinstance(v, (set, frozenset, list, tuple)):
             out[idx] = tuple(sorted(map(str, v)))
+        elif isinstance(v, str) and v == "":
+            out[idx] = None  # "" is missing, like an empty CSV cell
         else:
             out[idx] = (str(v),)
     return out
@@ -773,7 +769,7 @@ def masi_alpha(ratings, *others) -> float:
     ----------
     ratings : array-like, units x coders
         Cells are sets, lists or tuples of labels (a plain value is a one-label set);
-        ``None`` or NaN = missing.
+        ``None``, NaN or ``""`` = missing.
 
     Returns
     -------
@@ -782,8 +778,10 @@ def masi_alpha(ratings, *others) -> float:
     Notes
     -----
     The distance between two label sets is :func:`masi_distance`; otherwise as
-    :func:`krippendorff_alpha` (Passonneau 2006 computes alpha this way). Undefined when
-    every pairable set is the same.
+    :func:`krippendorff_alpha` (Passonneau 2006 computes alpha this way). With one label
+    per cell it equals nominal alpha. Undefined (NaN with
+    :class:`UndefinedStatisticWarning`) when no unit was rated twice or every pairable
+    set is the same.
 
     References
     ----------
@@ -796,20 +794,35 @@ def masi_alpha(ratings, *others) -> float:
     >>> round(masi_alpha([[("a",), ("a",)], [("a", "b"), ("a", "b")], [("b",), ("a", "b")]]), 4)
     0.5833
     """
-    e, delta = _masi_encode(_stack(ratings, others))
-    return _finish("MASI alpha", *_alpha_from_delta(e.counts, _ones(e.n), delta))
+    e = _encode(_set_cells(_stack(ratings, others)))
+    return _finish("MASI alpha", *_core_masi(e, _ones(e.n)))
 
 
-def _masi_encode(ratings):
-    cells = _set_cells(ratings)
-    e = _encode(cells)
-    sets = [set(c) for c in e.categories]
-    q = len(sets)
-    delta = np.zeros((q, q))
-    for i in range(q):
-        for j in range(i + 1, q):
-            delta[i, j] = delta[j, i] = masi_distance(sets[i], sets[j])
-    return e, delta
+#: The coefficients of a report: name -> function over a units x coders matrix.
+COEFFICIENTS: dict[str, Callable[..., float]] = {
+    "percent_agreement": percent_agreement,
+    "cohen_kappa": cohen_kappa,
+    "scott_pi": scott_pi,
+    "fleiss_kappa": fleiss_kappa,
+    "krippendorff_alpha": krippendorff_alpha,
+    "gwet_ac1": gwet_ac1,
+    "brennan_prediger": brennan_prediger,
+    "masi_alpha": masi_alpha,
+}
+
+#: The vectorised cores behind :data:`COEFFICIENTS` (estimate and bootstrap share them).
+_CORES = {
+    "percent_agreement": _core_percent,
+    "cohen_kappa": _core_cohen,
+    "scott_pi": _core_scott,
+    "fleiss_kappa": _core_fleiss,
+    "krippendorff_alpha": _core_alpha,
+    "gwet_ac1": _core_ac1,
+    "brennan_prediger": _core_bp,
+    "masi_alpha": _core_masi,
+}
+#: Coefficients over label sets; the others see a multi-code unit as one combination.
+SET_VALUED = frozenset({"masi_alpha"})
 
 
 # ============================================================================ bootstrap
@@ -919,6 +932,171 @@ def _units(codings, segments, coded_only) -> pd.Index:
     return units[units.isin(coded)] if coded_only else units
 
 
+def both_coded_units(codings: pd.DataFrame, segments: pd.DataFrame) -> pd.Index:
+    """The segments of the transcripts in which every coder applied at least one code.
+
+    The units on which two coders who each coded part of a corpus can be compared
+    (``agree --both-coded``; ``run`` measures each pair this way).
+
+    Examples
+    --------
+    >>> seg = pd.DataFrame({"segment_id": ["a:1", "a:2", "b:1"], "transcript_id": ["a", "a", "b"]})
+    >>> c = pd.DataFrame({"segment_id": ["a:1", "a:2", "b:1"], "coder": ["A", "B", "A"]})
+    >>> list(both_coded_units(c, seg))
+    ['a:1', 'a:2']
+    """
+    transcript = dict(zip(segments["segment_id"].astype(str), segments["transcript_id"].astype(str)))
+    seen = (codings.assign(t=codings["segment_id"].astype(str).map(transcript))
+            .groupby("coder")["t"].agg(lambda t: set(t.dropna())))
+    both = set.intersection(*seen.tolist()) if len(seen) else set()
+    units = segments.loc[segments["transcript_id"].astype(str).isin(both), "segment_id"]
+    return pd.Index(units.astype(str), name="segment_id")
+
+
+def restrict_units(codings: pd.DataFrame, segments: pd.DataFrame | None,
+                   units) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Codings and corpus cut to a subsample of units (``agree --units``), in corpus order.
+
+    Codings outside the units are left out, not refused; without a corpus the units are
+    the universe (a unit nobody coded counts as "none" for every coder).
+    """
+    keep = pd.Index(pd.unique(pd.Index(units).astype(str)))
+    cod = codings[codings["segment_id"].astype(str).isin(keep)].reset_index(drop=True)
+    if segments is None:
+        return cod, pd.DataFrame({"segment_id": list(keep)})
+    seg = segments[segments["segment_id"].astype(str).isin(keep)].reset_index(drop=True)
+    return cod, seg
+
+
+def level_categories(codebook: pd.DataFrame, level: str) -> list[str]:
+    """The categories a codebook allows at a level, and ``"none"`` (uncoded), in order.
+
+    Passed as ``categories`` they fix ``q`` (AC1, Brennan-Prediger) the same way for
+    ``themeassist agree -b`` and ``themeassist run``.
+
+    Examples
+    --------
+    >>> book = pd.DataFrame({"theme": ["Funding", "Funding", "Staff"],
+    ...                      "valence": ["success", "challenge", "challenge"],
+    ...                      "subtheme": ["Grant", "Cuts", "Turnover"]})
+    >>> level_categories(book, "theme")
+    ['Funding', 'Staff', 'none']
+    """
+    if level == "theme":
+        cats = list(dict.fromkeys(codebook["theme"].astype(str)))
+    elif level == "code":
+        cats = list(dict.fromkeys(code_labels(codebook)))
+    elif level == "valence":
+        cats = sorted(set(codebook["valence"].astype(str)) - {""})
+    else:
+        raise InputError("unknown level", expected=f"one of {', '.join(LEVELS)}", got=level)
+    return [*cats, NONE]
+
+
+def uncoded_label(values) -> str:
+    """The category of an uncoded segment: ``"none"``, unless a code is literally so named.
+
+    A code called ``none`` must not merge with "uncoded"; then the uncoded category is
+    ``"(uncoded)"`` (with more parentheses should that be a code too).
+
+    Examples
+    --------
+    >>> uncoded_label(["Funding", "Staff"]), uncoded_label(["none", "NA"])
+    ('none', '(uncoded)')
+    """
+    used = set(map(str, values))
+    label = NONE
+    if label in used:
+        label = "(uncoded)"
+        while label in used:
+            label = f"({label})"
+    return label
+
+
+@dataclass
+class ReliabilityData:
+    """Codings as units x coders, built once and shared by every agreement table.
+
+    :func:`agreement_report`, :func:`disagreements`, :func:`confusion` and
+    :func:`per_code_agreement` accept it in place of a codings table, so that a command
+    computing all of them builds the matrix once (:func:`reliability_data`).
+
+    Attributes
+    ----------
+    sets : DataFrame
+        Index ``segment_id``, one column per coder, each cell the sorted tuple of the
+        coder's categories at the level, ``(uncoded,)`` where the coder left it uncoded.
+    level : str
+    coded_only : bool
+    uncoded : str
+        The category of an uncoded segment (:func:`uncoded_label`).
+    segments : DataFrame or None
+        The corpus the units come from (None: the units are the segments some coder coded).
+    confidence : Series
+        Per unit, the machine coder's highest confidence (NaN where there is none).
+    """
+
+    sets: pd.DataFrame
+    level: str
+    coded_only: bool
+    uncoded: str
+    segments: pd.DataFrame | None
+    confidence: pd.Series
+
+    @property
+    def coders(self) -> list[str]:
+        return list(self.sets.columns)
+
+    @functools.cached_property
+    def matrix(self) -> pd.DataFrame:
+        """Units x coders, multi-code cells as their combination (codes joined by " + ")."""
+        return self.sets.apply(lambda col: col.map(MULTI_SEP.join))
+
+    def select(self, coders: Sequence[str]) -> ReliabilityData:
+        """The same data for some of the coders."""
+        return replace(self, sets=self.sets[list(coders)])
+
+
+def reliability_data(codings: pd.DataFrame | ReliabilityData,
+                     segments: pd.DataFrame | None = None, level: str = "theme",
+                     coded_only: bool = False,
+                     coders: Sequence[str] | None = None) -> ReliabilityData:
+    """Build the units x coders data of a codings table once (see :class:`ReliabilityData`).
+
+    Parameters are those of :func:`reliability_matrix`. A :class:`ReliabilityData` is
+    returned as it is.
+
+    Examples
+    --------
+    >>> c = pd.DataFrame({"segment_id": ["s1", "s2"], "coder": ["A", "B"], "theme": ["none", "x"],
+    ...                   "valence": "", "subtheme": ""})
+    >>> reliability_data(c).sets.to_dict("list")  # a code named "none" stays a code
+    {'A': [('none',), ('(uncoded)',)], 'B': [('(uncoded)',), ('x',)]}
+    """
+    if isinstance(codings, ReliabilityData):
+        return codings
+    coders = _check_codings(codings, segments, coders)
+    units = _units(codings, segments, coded_only)
+    values = _level_values(codings, level)
+    uncoded = uncoded_label(values)
+    frame = pd.DataFrame({"unit": codings["segment_id"].astype(str).to_numpy(),
+                          "coder": codings["coder"].astype(str).to_numpy(),
+                          "value": values.to_numpy()})
+    grouped = frame.groupby(["unit", "coder"], sort=False)["value"].agg(
+        lambda s: tuple(sorted(set(s))))
+    wide = grouped.unstack("coder").reindex(index=units, columns=coders)
+    wide = wide.apply(lambda col: col.map(lambda v: v if isinstance(v, tuple) else (uncoded,)))
+    wide.index.name = "segment_id"
+    wide.columns.name = None
+    confidence = pd.Series(np.nan, index=wide.index, dtype=float)
+    machine = _machine_coders(codings)
+    if machine and "confidence" in codings.columns:
+        rows = codings[codings["coder"].astype(str).isin(machine)]
+        conf = pd.to_numeric(rows["confidence"], errors="coerce")
+        confidence = conf.groupby(rows["segment_id"].astype(str)).max().reindex(wide.index)
+    return ReliabilityData(wide, level, bool(coded_only), uncoded, segments, confidence)
+
+
 def set_matrix(codings: pd.DataFrame, segments: pd.DataFrame | None = None,
                level: str = "theme", coded_only: bool = False,
                coders: Sequence[str] | None = None) -> pd.DataFrame:
@@ -934,19 +1112,7 @@ def set_matrix(codings: pd.DataFrame, segments: pd.DataFrame | None = None,
     >>> set_matrix(c).to_dict("list")
     {'A': [('Funding', 'Staff'), ('none',)], 'B': [('Funding',), ('Staff',)]}
     """
-    coders = _check_codings(codings, segments, coders)
-    units = _units(codings, segments, coded_only)
-    values = _level_values(codings, level)
-    frame = pd.DataFrame({"unit": codings["segment_id"].astype(str).to_numpy(),
-                          "coder": codings["coder"].astype(str).to_numpy(),
-                          "value": values.to_numpy()})
-    grouped = frame.groupby(["unit", "coder"], sort=False)["value"].agg(
-        lambda s: tuple(sorted(set(s))))
-    wide = grouped.unstack("coder").reindex(index=units, columns=coders)
-    wide = wide.apply(lambda col: col.map(lambda v: v if isinstance(v, tuple) else (NONE,)))
-    wide.index.name = "segment_id"
-    wide.columns.name = None
-    return wide
+    return reliability_data(codings, segments, level, coded_only, coders).sets
 
 
 def reliability_matrix(codings: pd.DataFrame, segments: pd.DataFrame | None = None,
@@ -974,7 +1140,7 @@ def reliability_matrix(codings: pd.DataFrame, segments: pd.DataFrame | None = No
     -------
     DataFrame
         Index ``segment_id``, one column per coder, cells a category: ``"none"`` where the
-        coder left the segment uncoded, the codes joined by ``" + "`` (sorted) where the
+        coder left the segment uncoded (``"(uncoded)"`` when a code is named ``none``), the codes joined by ``" + "`` (sorted) where the
         coder gave several.
 
     Raises
@@ -993,55 +1159,35 @@ def reliability_matrix(codings: pd.DataFrame, segments: pd.DataFrame | None = No
     s1          Funding + Staff  Funding
     s2                     none    Staff
     """
-    sets = set_matrix(codings, segments, level, coded_only, coders)
-    return sets.apply(lambda col: col.map(MULTI_SEP.join))
+    return reliability_data(codings, segments, level, coded_only, coders).matrix
 
 
 # ============================================================================ per code
-_BINARY_COLUMNS = ("pair", "a", "rated", "share1", "num", "den", "both", "agree", "a1", "b1")
+def _core_positive(e: _Encoded, W):
+    """Positive (specific) agreement on category 1 of binary data (Fleiss 1971).
 
-
-def _binary_columns(present: np.ndarray) -> np.ndarray:
-    """Per-unit sums behind kappa, AC1 and positive agreement of one code (n x 10).
-
-    ``present`` is units x coders with 1 (code given), 0 (not given), NaN (missing).
+    Agreeing pairs of ratings on the code among the pairs involving it: ``sum_u r_u1
+    (r_u1 - 1) / sum_u r_u1 (r_u - 1)`` over pairable units; ``2a / (2a + b + c)`` for two
+    coders.
     """
-    rated_cells = ~np.isnan(present)
-    r = rated_cells.sum(1).astype(float)
-    pos = np.nansum(present, 1)
-    neg = r - pos
+    r = e.counts.sum(1)
+    pos = e.counts[:, 1]
     pair = r >= 2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        a = np.where(pair, (pos * (pos - 1) + neg * (neg - 1)) / np.where(pair, r * (r - 1), 1), 0.0)
-        share1 = np.where(r >= 1, pos / np.where(r >= 1, r, 1), 0.0)
-    cols = [pair, a, r >= 1, share1, np.where(pair, pos * (pos - 1), 0.0),
-            np.where(pair, pos * (r - 1), 0.0)]
-    if present.shape[1] == 2:
-        both = rated_cells.all(1)
-        x, y = np.nan_to_num(present[:, 0]), np.nan_to_num(present[:, 1])
-        cols += [both, both & (x == y), both & (x == 1), both & (y == 1)]
-    else:
-        cols += [np.zeros(len(present))] * 4
-    return np.column_stack(cols).astype(float)
+    num = np.where(pair, pos * (pos - 1), 0.0)
+    den = np.where(pair, pos * (r - 1), 0.0)
+    val = _div(W @ num, W @ den)
+    return val, (None if not np.isnan(val[-1]) else "no pair of ratings involves the code")
 
 
-def _binary_from_sums(S: np.ndarray, m: int) -> dict[str, np.ndarray]:
-    """kappa (Cohen for two coders, else Fleiss), AC1 (q = 2), positive agreement from sums."""
-    c = dict(zip(_BINARY_COLUMNS, np.moveaxis(S, -1, 0)))
-    pa = _div(c["a"], c["pair"])
-    pi1 = _div(c["share1"], c["rated"])
-    if m == 2:
-        po = _div(c["agree"], c["both"])
-        pa1, pb1 = _div(c["a1"], c["both"]), _div(c["b1"], c["both"])
-        kappa = _chance_corrected(po, pa1 * pb1 + (1 - pa1) * (1 - pb1), "cohen")
-    else:
-        kappa = _chance_corrected(pa, pi1 ** 2 + (1 - pi1) ** 2, "fleiss")
-    ac1 = _chance_corrected(pa, 2 * pi1 * (1 - pi1), "ac1")
-    return {"kappa": kappa, "ac1": ac1, "positive_agreement": _div(c["num"], c["den"])}
+def _presence(cells: np.ndarray, missing: np.ndarray, code: str) -> _Encoded:
+    """A code as present (1) / absent (0) / missing per unit and coder, encoded (q = 2)."""
+    has = np.vectorize(lambda v: v is not None and code in v, otypes=[bool])(cells)
+    codes = np.where(missing, -1, has.astype(np.int64))
+    return _Encoded(codes, np.array([0, 1], dtype=object), _counts(codes, 2), 2)
 
 
 def per_code_agreement(sets: pd.DataFrame, *, n_boot: int = 0, seed: int = 0,
-                       clusters: np.ndarray | None = None) -> pd.DataFrame:
+                       clusters: np.ndarray | None = None, uncoded: str = NONE) -> pd.DataFrame:
     """Agreement on each code as present/absent per unit.
 
     Parameters
@@ -1051,17 +1197,24 @@ def per_code_agreement(sets: pd.DataFrame, *, n_boot: int = 0, seed: int = 0,
     n_boot, seed, clusters
         Percentile bootstrap intervals of kappa, AC1 and positive agreement (``n_boot=0``:
         none), with the same resamples as :func:`agreement_report`.
+    uncoded : str, default "none"
+        The category of an uncoded segment (not a code: left out).
 
     Returns
     -------
     DataFrame
-        One row per code (``"none"`` excluded): ``code``, ``n_<coder>`` (units each coder
+        One row per code (``uncoded`` excluded): ``code``, ``n_<coder>`` (units each coder
         gave it), ``both`` (units every coder gave it), ``either`` (units some coder gave
         it), ``kappa`` (Cohen's for two coders, Fleiss' for more), ``ac1`` and
         ``positive_agreement`` (``2a / (2a + b + c)`` for two coders; for more, the
         proportion of agreeing pairs among pairs involving the code, Fleiss 1971 specific
         agreement), their ``_low``/``_high`` interval bounds when ``n_boot`` > 0, and
         ``note`` saying why a value is undefined. Most used codes first.
+
+    Notes
+    -----
+    The coefficients are those of :data:`COEFFICIENTS` (the same cores) on the binary
+    presence data of each code, with ``q = 2``.
 
     Examples
     --------
@@ -1074,44 +1227,41 @@ def per_code_agreement(sets: pd.DataFrame, *, n_boot: int = 0, seed: int = 0,
     cells = sets.to_numpy(dtype=object)
     missing = np.vectorize(lambda v: v is None, otypes=[bool])(cells) if cells.size else \
         np.zeros(cells.shape, bool)
-    codes = sorted({c for cell in cells.ravel() if cell is not None for c in cell} - {NONE})
-    names = ("kappa", "ac1", "positive_agreement")
+    codes = sorted({c for cell in cells.ravel() if cell is not None for c in cell} - {uncoded})
     m = cells.shape[1]
-    rows, columns = [], []
-    for code in codes:
-        has = np.vectorize(lambda v, code=code: v is not None and code in v, otypes=[bool])(cells)
-        present = np.where(missing, np.nan, has.astype(float))
-        cols = _binary_columns(present)
-        columns.append(cols)
+    cores = {"kappa": _core_cohen if m == 2 else _core_fleiss, "ac1": _core_ac1,
+             "positive_agreement": _core_positive}
+    notes = {"kappa": "every unit in one category (chance agreement 1)",
+             "ac1": "every unit in one category (chance agreement 1)",
+             "positive_agreement": "no pair of ratings involves the code"}
+    encoded = [_presence(cells, missing, code) for code in codes]
+    rows = []
+    for code, e in zip(codes, encoded):
+        has = e.codes == 1
         row = {"code": code}
         row.update({f"n_{c}": int(has[:, j].sum()) for j, c in enumerate(sets.columns)})
         row["both"] = int(((has | missing).all(1) & (has.sum(1) >= 2)).sum())
         row["either"] = int(has.any(1).sum())
-        values = _binary_from_sums(cols.sum(0), m)
-        notes = []
-        for name in names:
-            row[name] = float(values[name])
+        why = []
+        for name, core in cores.items():
+            row[name] = float(core(e, _ones(e.n))[0][-1])
             if np.isnan(row[name]):
-                notes.append(f"{name}: " + ("no pair of ratings involves the code"
-                                            if name == "positive_agreement" else
-                                            "every unit in one category (chance agreement 1)"))
-        row["note"] = "; ".join(notes)
+                why.append(f"{name}: {notes[name]}")
+        row["note"] = "; ".join(why)
         rows.append(row)
     if n_boot and codes:
-        stacked = np.concatenate(columns, axis=1)  # n x (codes * 10)
-        k = len(_BINARY_COLUMNS)
-        samples = {name: [] for name in names}
+        samples = {name: [[] for _ in codes] for name in cores}
         for W in bootstrap_weights(len(sets), n_boot, seed, clusters):
-            sums = (W @ stacked).reshape(len(W), len(codes), k)
-            for name, vals in _binary_from_sums(sums, m).items():
-                samples[name].append(vals)
-        for name in names:
-            allv = np.concatenate(samples[name], axis=0)  # (n_boot, codes)
+            for j, e in enumerate(encoded):
+                for name, core in cores.items():
+                    samples[name][j].append(core(e, W)[0])
+        for name in cores:
             for j, row in enumerate(rows):
-                ci = percentile_ci(allv[:, j]) if not np.isnan(row[name]) else None
+                ci = (percentile_ci(np.concatenate(samples[name][j]))
+                      if not np.isnan(row[name]) else None)
                 row[f"{name}_low"], row[f"{name}_high"] = ci if ci else (np.nan, np.nan)
     cols = ["code"] + [f"n_{c}" for c in sets.columns] + ["both", "either"]
-    for name in names:
+    for name in cores:
         cols += [name] + ([f"{name}_low", f"{name}_high"] if n_boot and codes else [])
     cols.append("note")
     return pd.DataFrame(rows, columns=cols).sort_values(
@@ -1119,11 +1269,19 @@ def per_code_agreement(sets: pd.DataFrame, *, n_boot: int = 0, seed: int = 0,
 
 
 # ============================================================================ reports
+class ManyCategoriesWarning(UserWarning):
+    """Chance agreement is so small (many categories) that kappa is about percent agreement."""
+
+
+#: Below this chance agreement, kappa is within about this much of percent agreement.
+LOW_CHANCE_AGREEMENT = 0.05
+
+
 def _coefficients(e: _Encoded, *, n_boot: int, seed: int, clusters, level: str = "nominal",
-                  order=None, skip=()) -> tuple[dict, dict, dict]:
+                  order=None, names=None) -> tuple[dict, dict, dict]:
     values, ci, undefined = {}, {}, {}
     for name, core in _CORES.items():
-        if name in skip:
+        if names is not None and name not in names:
             continue
         kw = {"level": level, "order": order} if name == "krippendorff_alpha" else {}
         val, reason = core(e, _ones(e.n), **kw)
@@ -1139,15 +1297,23 @@ def _coefficients(e: _Encoded, *, n_boot: int, seed: int, clusters, level: str =
     return values, ci, undefined
 
 
-def _warn_undefined(undefined: dict) -> None:
+def _warn_undefined(undefined: dict, by_design: Sequence[str] = ()) -> None:
+    """Warn for each undefined coefficient, except those null by design (``by_design``)."""
     for name, reason in undefined.items():
-        if name == "cohen_kappa" and reason.startswith("Cohen's kappa is defined for two"):
-            continue  # null by design with more than two coders (DESIGN.md)
+        if name in by_design:
+            continue
         warnings.warn(f"{name} is undefined: {reason}; reported as null",
                       UndefinedStatisticWarning, stacklevel=3)
 
 
-def agreement_report(codings: pd.DataFrame, segments: pd.DataFrame | None = None, *,
+def _chance_agreement(e: _Encoded) -> float:
+    """Chance agreement of Fleiss' kappa / Scott's pi: sum of squared pooled shares."""
+    pi = _gwet_pi(e, _ones(e.n))
+    return float((pi ** 2).sum())
+
+
+def agreement_report(codings: pd.DataFrame | ReliabilityData,
+                     segments: pd.DataFrame | None = None, *,
                      level: str = "theme", coded_only: bool = False, n_boot: int = 1000,
                      seed: int = 0, cluster: str | None = None,
                      categories: Sequence[str] | None = None,
@@ -1156,8 +1322,10 @@ def agreement_report(codings: pd.DataFrame, segments: pd.DataFrame | None = None
 
     Parameters
     ----------
-    codings : DataFrame
-        Long codings of two or more coders (a machine coder is one more coder).
+    codings : DataFrame or ReliabilityData
+        Long codings of two or more coders (a machine coder is one more coder), or the
+        data :func:`reliability_data` built from them (then ``segments``, ``level``,
+        ``coded_only`` and ``coders`` are taken from it).
     segments : DataFrame, optional
         The corpus; a segment a coder left uncoded counts as ``"none"``. Needed for
         ``cluster="transcript"``.
@@ -1179,11 +1347,19 @@ def agreement_report(codings: pd.DataFrame, segments: pd.DataFrame | None = None
     Returns
     -------
     dict
-        ``n_units``, ``coders``, ``level``, ``convention``, the seven coefficients of
-        :data:`COEFFICIENTS` (``cohen_kappa`` is null unless there are two coders),
-        ``masi_alpha``, ``q``, ``categories``, ``multi_code_units``, ``ci`` (name -> [low,
-        high], 95% percentile bootstrap), ``bootstrap`` (settings), ``per_code`` (rows of
-        :func:`per_code_agreement`), ``undefined`` (name -> reason) and ``conventions``.
+        ``n_units``, ``coders``, ``level``, ``convention``, the coefficients of
+        :data:`COEFFICIENTS` (``cohen_kappa`` is null unless there are two coders;
+        ``masi_alpha`` compares each coder's *set* of codes), ``q``, ``categories``,
+        ``uncoded`` (the category of an uncoded segment), ``multi_code_units``,
+        ``chance_agreement``, ``ci`` (name -> [low, high], 95% percentile bootstrap),
+        ``bootstrap`` (settings), ``per_code`` (rows of :func:`per_code_agreement`),
+        ``undefined`` (name -> reason), ``notes`` and ``conventions``.
+
+    Warns
+    -----
+    ManyCategoriesWarning
+        When chance agreement is below :data:`LOW_CHANCE_AGREEMENT`: with so many
+        categories, kappa says little more than percent agreement (also in ``notes``).
 
     Raises
     ------
@@ -1202,16 +1378,18 @@ def agreement_report(codings: pd.DataFrame, segments: pd.DataFrame | None = None
     """
     if cluster not in (None, "none", "transcript"):
         raise InputError("unknown cluster", expected="none or transcript", got=cluster)
-    sets = set_matrix(codings, segments, level, coded_only, coders)
+    data = reliability_data(codings, segments, level, coded_only, coders)
+    segments = data.segments
+    sets = data.sets
     if segments is None:
-        coded_by = codings.groupby("segment_id")["coder"].nunique()
+        coded_by = sets.apply(lambda col: col.map(lambda v: v != (data.uncoded,))).sum(axis=1)
         if not (coded_by >= 2).any():
             raise InputError("the coders share no segment; give the corpus so that uncoded "
                              "segments count as 'none'", column="segment_id",
                              expected="segments coded by two or more coders", got=0)
     if len(sets) == 0:
         raise InputError("no units to compare", expected="one or more segments", got=0)
-    matrix = sets.apply(lambda col: col.map(MULTI_SEP.join))
+    matrix = data.matrix
     clusters = None
     if cluster == "transcript":
         if segments is None:
@@ -1221,44 +1399,50 @@ def agreement_report(codings: pd.DataFrame, segments: pd.DataFrame | None = None
     cats = None
     if categories is not None:
         observed = pd.unique(matrix.to_numpy().ravel())
-        cats = list(dict.fromkeys([*categories, *observed]))
+        cats = list(dict.fromkeys([*categories, data.uncoded, *observed]))
     e = _encode(matrix.to_numpy(), categories=cats)
-    values, ci, undefined = _coefficients(e, n_boot=n_boot, seed=seed, clusters=clusters)
-    # set-valued alpha with MASI
-    es, delta = _masi_encode(sets.to_numpy())
-    mv, mreason = _alpha_from_delta(es.counts, _ones(es.n), delta)
-    if mreason is None and not np.isnan(mv[-1]):
-        values["masi_alpha"] = float(mv[-1])
-        if n_boot:
-            samples = np.concatenate([_alpha_from_delta(es.counts, W, delta)[0] for W in
-                                      bootstrap_weights(es.n, n_boot, seed, clusters)])
-            ci["masi_alpha"] = percentile_ci(samples)
-        else:
-            ci["masi_alpha"] = None
-    else:
-        values["masi_alpha"] = None
-        ci["masi_alpha"] = None
-        undefined["masi_alpha"] = mreason or "not computable"
-    _warn_undefined(undefined)
-    per_code = per_code_agreement(sets, n_boot=n_boot, seed=seed, clusters=clusters)
+    single = [n for n in _CORES if n not in SET_VALUED]
+    values, ci, undefined = _coefficients(e, n_boot=n_boot, seed=seed, clusters=clusters,
+                                          names=single)
+    es = _encode(_set_cells(list(map(tuple, sets.to_numpy(dtype=object)))))
+    v2, c2, u2 = _coefficients(es, n_boot=n_boot, seed=seed, clusters=clusters,
+                               names=SET_VALUED)
+    values.update(v2)
+    ci.update(c2)
+    undefined.update(u2)
+    _warn_undefined(undefined, by_design=("cohen_kappa",) if e.m != 2 else ())
+    notes = []
+    chance = _chance_agreement(e)
+    if chance < LOW_CHANCE_AGREEMENT:
+        note = (f"chance agreement is {chance:.3f} over {e.q} categories, so kappa is within "
+                f"about {chance / (1 - chance):.3f} of percent agreement: with this many "
+                "categories it says little more than percent agreement (compare a coarser "
+                "level, or the per-code table)")
+        notes.append(note)
+        warnings.warn(note, ManyCategoriesWarning, stacklevel=2)
+    per_code = per_code_agreement(sets, n_boot=n_boot, seed=seed, clusters=clusters,
+                                  uncoded=data.uncoded)
     multi = int(sets.apply(lambda col: col.map(len) > 1).to_numpy().any(1).sum())
     return {
         "n_units": len(matrix),
         "coders": list(matrix.columns),
-        "level": level,
-        "convention": "coded-only" if coded_only else (
+        "level": data.level,
+        "convention": "coded-only" if data.coded_only else (
             "all corpus segments; uncoded = 'none'" if segments is not None
             else "segments some coder coded (no corpus given); uncoded = 'none'"),
         **values,
         "q": int(e.q),
         "categories": [str(c) for c in e.categories],
+        "uncoded": data.uncoded,
         "multi_code_units": multi,
+        "chance_agreement": chance,
         "ci": ci,
         "bootstrap": {"n_boot": int(n_boot), "seed": int(seed), "level": 0.95,
                       "method": "percentile", "unit": "transcript" if clusters is not None
                       else "segment"},
         "per_code": per_code.to_dict(orient="records"),
         "undefined": undefined,
+        "notes": notes,
         "conventions": dict(CONVENTIONS),
     }
 
@@ -1321,9 +1505,10 @@ def matrix_report(matrix_df: pd.DataFrame, metric: str = "nominal", n_boot: int 
         else:
             df = num.astype(float)
     e = _encode(df.to_numpy())
+    names = [n for n in _CORES if metric == "nominal" or n not in SET_VALUED]
     values, ci, undefined = _coefficients(e, n_boot=n_boot, seed=seed, clusters=None,
-                                          level=metric)
-    _warn_undefined(undefined)
+                                          level=metric, names=names)
+    _warn_undefined(undefined, by_design=("cohen_kappa",) if e.m != 2 else ())
     per_code = []
     if metric == "nominal":
         sets = df.apply(lambda col: col.map(lambda v: None if v is None else (str(_plain(v)),)))
@@ -1364,7 +1549,7 @@ def _machine_coders(codings: pd.DataFrame) -> list[str]:
     return sorted(machine)
 
 
-def disagreements(codings: pd.DataFrame, segments: pd.DataFrame | None = None, *,
+def disagreements(codings: pd.DataFrame | ReliabilityData, segments: pd.DataFrame | None = None, *,
                   level: str = "theme", coded_only: bool = False,
                   coders: Sequence[str] | None = None) -> pd.DataFrame:
     """The segments the coders coded differently, for a reconciliation meeting.
@@ -1372,7 +1557,7 @@ def disagreements(codings: pd.DataFrame, segments: pd.DataFrame | None = None, *
     Parameters
     ----------
     codings, segments, level, coded_only, coders
-        As :func:`reliability_matrix`.
+        As :func:`reliability_matrix`; or a :class:`ReliabilityData` for ``codings``.
 
     Returns
     -------
@@ -1393,7 +1578,11 @@ def disagreements(codings: pd.DataFrame, segments: pd.DataFrame | None = None, *
       segment_id ann model:m  confidence
     0         s2   y       x         0.8
     """
-    matrix = reliability_matrix(codings, segments, level, coded_only, coders)
+    data = reliability_data(codings, segments, level, coded_only, coders)
+    if coders is not None and isinstance(codings, ReliabilityData):
+        data = data.select(coders)
+    segments = data.segments
+    matrix = data.matrix
     differ = matrix.nunique(axis=1) > 1
     out = matrix[differ].reset_index()
     if segments is not None:
@@ -1405,20 +1594,13 @@ def disagreements(codings: pd.DataFrame, segments: pd.DataFrame | None = None, *
     else:
         for k, col in enumerate(("transcript_id", "question", "text")):
             out.insert(1 + k, col, "")
-    machine = _machine_coders(codings)
-    if machine and "confidence" in codings.columns:
-        rows = codings[codings["coder"].astype(str).isin(machine)]
-        conf = pd.to_numeric(rows["confidence"], errors="coerce")
-        best = conf.groupby(rows["segment_id"].astype(str)).max()
-        out["confidence"] = best.reindex(out["segment_id"]).to_numpy(dtype=float)
-    else:
-        out["confidence"] = np.nan
+    out["confidence"] = data.confidence.reindex(out["segment_id"]).to_numpy(dtype=float)
     out["_order"] = np.arange(len(out))
     out = out.sort_values(["confidence", "_order"], ascending=[False, True], na_position="last")
     return out.drop(columns="_order").reset_index(drop=True)
 
 
-def confusion(codings: pd.DataFrame, segments: pd.DataFrame | None = None, *,
+def confusion(codings: pd.DataFrame | ReliabilityData, segments: pd.DataFrame | None = None, *,
               level: str = "theme", coded_only: bool = False,
               coders: Sequence[str] | None = None) -> pd.DataFrame:
     """Confusion matrix of two coders' categories (rows: first coder, columns: second).
@@ -1435,7 +1617,7 @@ def confusion(codings: pd.DataFrame, segments: pd.DataFrame | None = None, *,
     -------
     DataFrame
         Counts of units; the index is named after the first coder and the columns after
-        the second. Categories sorted, ``"none"`` last.
+        the second. Categories sorted, uncoded (``"none"``) last.
 
     Examples
     --------
@@ -1447,13 +1629,15 @@ def confusion(codings: pd.DataFrame, segments: pd.DataFrame | None = None, *,
     x  1
     y  1
     """
-    matrix = reliability_matrix(codings, segments, level, coded_only)
+    data = reliability_data(codings, segments, level, coded_only)
+    matrix = data.matrix
     pair = list(coders) if coders is not None else list(matrix.columns[:2])
     if len(pair) != 2 or any(c not in matrix.columns for c in pair):
         raise InputError("confusion needs two of the coders", expected=str(list(matrix.columns)),
                          got=pair)
     a, b = matrix[pair[0]], matrix[pair[1]]
-    order = lambda vals: sorted(set(vals) - {NONE}) + ([NONE] if NONE in set(vals) else [])
+    none = data.uncoded
+    order = lambda vals: sorted(set(vals) - {none}) + ([none] if none in set(vals) else [])
     table = pd.crosstab(pd.Categorical(a, order(a)), pd.Categorical(b, order(b)), dropna=False)
     table.index.name, table.columns.name = pair[0], pair[1]
     table.index = pd.Index(list(table.index), name=pair[0])

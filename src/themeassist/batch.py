@@ -22,8 +22,10 @@ How a run goes
    file, fsync, rename), then recorded in a journal (one JSON line, fsynced), in the folder
    ``OUT.parts/``. An interrupted run (Ctrl-C, ``kill -9``, power cut) re-run with the same
    arguments skips the chunks in the journal: no segment lost, none labelled twice. A run
-   with other arguments (another model, threshold, chunk size or input) refuses the old
-   parts unless told to start over (``resume=False``).
+   with other arguments (another model, chunk size or input) refuses the old parts unless
+   told to start over (``resume=False``). The review threshold is not one of them: it is
+   applied when the parts are merged, and a finished output given a new threshold (with
+   ``force``) is re-marked from its own rows, without embedding or labelling again.
 5. **Merge.** The parts are merged into the output (CSV or Parquet, by extension) through a
    temporary file and a rename, with bounded memory; the manifest is written beside it and
    the parts folder removed. Re-running a completed run changes nothing: the manifest's
@@ -487,7 +489,7 @@ class PartStore:
             if not head or head.get("run") != run_key:
                 raise ConfigError(
                     f"{self.folder} holds the parts of an interrupted run with other arguments "
-                    "(input, model, threshold or chunk size); re-run with the same arguments "
+                    "(input, model or chunk size); re-run with the same arguments "
                     "to finish it, or start over with --no-resume")
             for line in lines[1:]:
                 rec = _json_line(line)
@@ -534,9 +536,31 @@ class PartStore:
     def parts(self) -> list[Path]:
         return [self.folder / self.done[k]["part"] for k in sorted(self.done)]
 
-    def merge(self, out: Path, *, force: bool = False) -> Path:
-        """Merge the parts, in chunk order, into ``out`` (CSV or Parquet) atomically."""
+    def merge(self, out: Path, *, force: bool = False,
+              threshold: float | None = None) -> tuple[Path, int]:
+        """Merge the parts, in chunk order, into ``out`` (CSV or Parquet) atomically.
+
+        ``threshold`` (None: as labelled) re-marks ``needs_review`` as the parts are merged,
+        so that a new review threshold never relabels. Returns the output and its number
+        of rows that need review.
+        """
+        import pyarrow as pa
         import pyarrow.parquet as pq
+
+        review = [0]
+
+        def read(part):
+            t = pq.read_table(part)
+            if threshold is not None and "needs_review" in t.column_names:
+                df = t.to_pandas()
+                marks = review_marks(df, threshold)
+                t = t.set_column(t.column_names.index("needs_review"), "needs_review",
+                                 pa.array(marks, type=pa.bool_()))
+            if "needs_review" in t.column_names:
+                df = t.to_pandas()
+                labelled = df["level"] != "none" if "level" in df else np.ones(len(df), bool)
+                review[0] += int(df.loc[labelled, "needs_review"].sum())
+            return t
 
         suffix = out.suffix.lower()
         if suffix not in OUTPUT_SUFFIXES:
@@ -544,26 +568,42 @@ class PartStore:
                              expected=f"one of {', '.join(OUTPUT_SUFFIXES)}", got=out.suffix)
         with io.atomic_open(out, force=force) as fh:
             if suffix == ".xlsx":
-                frames = [pq.read_table(p).to_pandas() for p in self.parts()]
+                frames = [read(p).to_pandas() for p in self.parts()]
                 fh.write(io.table_bytes(pd.concat(frames, ignore_index=True), ".xlsx"))
             elif suffix == ".csv":
                 for i, part in enumerate(self.parts()):
-                    df = pq.read_table(part).to_pandas()
+                    df = read(part).to_pandas()
                     fh.write(df.to_csv(index=False, header=i == 0,
                                        lineterminator="\n").encode("utf-8"))
             else:
                 writer = None
                 for part in self.parts():
-                    t = pq.read_table(part)
+                    t = read(part)
                     if writer is None:
                         writer = pq.ParquetWriter(fh, t.schema)
                     writer.write_table(t)
                 if writer is not None:
                     writer.close()
-        return out
+        return out, review[0]
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def review_marks(codings: pd.DataFrame, threshold: float) -> np.ndarray:
+    """``needs_review`` of machine codings under a review threshold.
+
+    A code is marked when its confidence is below ``threshold``
+    (:func:`themeassist.classify.needs_review`); an ``all_segments`` row judged not codable
+    (``level`` "none") always is.
+    """
+    from themeassist.classify import needs_review
+
+    conf = pd.to_numeric(codings["confidence"], errors="coerce").to_numpy(dtype=float)
+    marks = np.asarray(needs_review(conf, float(threshold)), dtype=bool)
+    if "level" in codings:
+        marks |= codings["level"].astype(str).to_numpy() == "none"
+    return marks
 
 
 def _json_line(line: str) -> dict[str, Any] | None:
@@ -626,6 +666,63 @@ def _completed(out: Path, key: str) -> bool:
     except ValueError:
         return False
     return m.get("run_key") == key and m.get("output_sha256") == io.file_sha256(out)
+
+
+def _same_labels(out: Path, labels_key: str) -> bool:
+    """True when ``out`` is a finished run's output with the same labels (another threshold)."""
+    man = manifest_path(out)
+    if not (out.is_file() and man.is_file()):
+        return False
+    try:
+        m = json.loads(man.read_text(encoding="utf-8"))
+    except ValueError:
+        return False
+    return m.get("labels_key") == labels_key and m.get("output_sha256") == io.file_sha256(out)
+
+
+def _rethreshold(out: Path, key: str, threshold: float | None, model_info, t0: float):
+    """Re-mark ``needs_review`` of a finished output under a new threshold; no relabelling."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    thr = model_info.threshold_ if threshold is None else float(threshold)
+    suffix = out.suffix.lower()
+    if suffix == ".csv":
+        df = pd.read_csv(out, dtype=str, keep_default_na=False)
+        marks = review_marks(df, thr)
+        df["needs_review"] = np.where(marks, "True", "False")
+        data = df.to_csv(index=False, lineterminator="\n").encode("utf-8")
+    elif suffix == ".xlsx":
+        df = pd.read_excel(out)
+        marks = review_marks(df, thr)
+        data = io.table_bytes(df.assign(needs_review=marks), ".xlsx")
+    else:
+        t = pq.read_table(out)
+        df = t.to_pandas()
+        marks = review_marks(df, thr)
+        t = t.set_column(t.column_names.index("needs_review"), "needs_review",
+                         pa.array(marks, type=pa.bool_()))
+        import io as _io
+
+        buf = _io.BytesIO()
+        pq.write_table(t, buf)
+        data = buf.getvalue()
+    io.atomic_write_bytes(out, data, force=True)
+    man_path = manifest_path(out)
+    m = json.loads(man_path.read_text(encoding="utf-8"))
+    labelled = df["level"].astype(str) != "none" if "level" in df else np.ones(len(df), bool)
+    review = int(marks[np.asarray(labelled)].sum())
+    seconds = time.perf_counter() - t0
+    m.update(run_key=key, output_sha256=io.file_sha256(out))
+    m["settings"]["threshold"] = thr
+    m["run_settings"]["threshold"] = threshold
+    m["counts"]["review"] = review
+    m["rethresholded"] = True
+    io.write_json(m, man_path, force=True)
+    c = m.get("counts", {})
+    return BatchResult(out, man_path, c.get("segments", 0), c.get("codings", 0),
+                       c.get("coded", 0), review, m.get("model", ""), c.get("chunks", 0),
+                       c.get("chunks", 0), m.get("skipped", []), c.get("files", 0), seconds)
 
 
 def _own_partial(out: Path, key: str) -> bool:
@@ -716,7 +813,12 @@ def label_batch(
                               for q in (questions or [])],
                 "ingest": ingest_settings.model_dump() if hasattr(ingest_settings, "model_dump")
                 else ingest_settings}
+    if threshold is not None and not 0 <= float(threshold) <= 1:
+        raise InputError("threshold is not a probability", expected="0 <= P <= 1", got=threshold)
     key = run_key(plan, io.file_sha256(card), settings)
+    # The labels do not depend on the review threshold: the parts are keyed without it and
+    # the threshold is applied when they are merged (or to a finished output's rows).
+    labels_key = run_key(plan, io.file_sha256(card), {**settings, "threshold": None})
     if _completed(out, key):
         m = json.loads(manifest_path(out).read_text(encoding="utf-8"))
         c = m.get("counts", {})
@@ -724,9 +826,11 @@ def label_batch(
                            c.get("coded", 0), c.get("review", 0), m.get("model", ""),
                            c.get("chunks", 0), c.get("chunks", 0), m.get("skipped", []),
                            c.get("files", 0), time.perf_counter() - t0, already_complete=True)
-    if out.exists() and not force and not _own_partial(out, key):
+    if out.exists() and not force and not _own_partial(out, labels_key):
         raise OutputExistsError(f"{out} exists; use --force to overwrite it")
-    store = PartStore(parts_folder(out), key, resume=resume)
+    if _same_labels(out, labels_key) and not parts_folder(out).exists():
+        return _rethreshold(out, key, threshold, model_info, t0)
+    store = PartStore(parts_folder(out), labels_key, resume=resume)
     resumed = len(store.done)
     if client is None:
         model, embedder = load_labeller(str(model_dir), cache)
@@ -743,23 +847,22 @@ def label_batch(
             for chunk in iter_chunks(batches, chunk_size, path=path):
                 n_chunks += 1
                 if not store.is_done(chunk):
-                    store.commit(chunk, label_chunk(chunk, model, embedder, threshold=threshold,
+                    store.commit(chunk, label_chunk(chunk, model, embedder,
                                                     all_segments=all_segments))
                     if on_chunk is not None:
                         on_chunk(chunk)
                 bar.update(chunk.n)
         else:
             n_chunks = _run_dask(client, iter_chunks(batches, chunk_size, path=path), store,
-                                 str(model_dir.resolve()), threshold, all_segments, cache,
+                                 str(model_dir.resolve()), None, all_segments, cache,
                                  worker_threads,
                                  bar, on_chunk)
     finally:
         bar.close()
-    store.merge(out, force=True)
+    _, review = store.merge(out, force=True, threshold=threshold)
     codings = sum(int(r["rows"]) for r in store.done.values())
     segments = sum(int(r["segments"]) for r in store.done.values())
     coded = sum(int(r["coded"]) for r in store.done.values())
-    review = sum(int(r["review"]) for r in store.done.values())
     thr_used = model_info.threshold_ if threshold is None else threshold
     seconds = time.perf_counter() - t0
     man = io.manifest(
@@ -769,7 +872,7 @@ def label_batch(
         settings={**settings, "threshold": thr_used, "resume": resume, "strict": strict,
                   "scheduler": "dask" if client is not None else "local", "method": METHOD},
         outputs=[out],
-        extra={"run_key": key, "output_sha256": io.file_sha256(out),
+        extra={"run_key": key, "labels_key": labels_key, "output_sha256": io.file_sha256(out),
                "model": model_info.name_, "embedding_model": model_info.embedding_model_,
                "run_settings": settings,
                "model_card_sha256": io.file_sha256(card),

@@ -54,39 +54,81 @@ class EmbeddingSettings(_Section):
     cache: str | None = None
 
 
-class DiscoverSettings(_Section):
-    """Settings of :func:`themeassist.discover.discover` (same names, same defaults)."""
+#: Constraints and help of :func:`themeassist.discover.discover`'s parameters, as project
+#: settings. The names, types and defaults come from the function itself
+#: (:func:`_settings_of`), so a new parameter of ``discover`` is a new setting.
+_DISCOVER_FIELDS: dict[str, dict] = {
+    "runs": dict(ge=1, description="Seeded runs combined into the result and used for the "
+                                    "stability figures."),
+    "n_candidates": dict(ge=1, description="null = chosen from the corpus size (about "
+                                           "sqrt(n / 5) candidates)."),
+    "min_cluster_size": dict(ge=2, description="null = chosen from the corpus size; smaller "
+                                               "groups are reassigned."),
+    "n_neighbors": dict(ge=2, description="UMAP neighbours; null = chosen from the corpus size."),
+    "n_components": dict(ge=2, description="UMAP dimensions."),
+    "min_words": dict(ge=0, description="Segments with fewer words are set aside, not clustered."),
+    "min_similarity": dict(ge=-1, le=1, description="Outliers less similar (cosine) to every "
+                                                    "candidate stay unassigned."),
+    "probability_floor": dict(ge=0, le=1, description="Assignments with a lower probability "
+                                                      "are marked below_floor."),
+    "temperature": dict(gt=0, description="Softmax temperature of the assignment probability."),
+    "question_weight": dict(ge=0, description="Weight of the segment's question in clustering "
+                                              "(0 = ignore the question)."),
+    "new_threshold": dict(ge=-1, le=1, description="A candidate less similar than this to every "
+                                                   "codebook entry is marked new."),
+    "codebook_first": dict(description="Assign segments that clearly match a codebook entry "
+                                       "first, cluster only the rest."),
+    "match_threshold": dict(ge=-1, le=1, description="Similarity at which a segment clearly "
+                                                     "matches an entry (codebook-first mode)."),
+    "n_quotes": dict(ge=1, description="Representative quotes per candidate."),
+    "algorithm": dict(description="Clustering of each run's reduced space: kmeans, ward or "
+                                  "hdbscan."),
+}
+#: Parameters of ``discover`` that are data, not settings.
+_DISCOVER_DATA = ("segments", "embeddings", "codebook", "codebook_embeddings")
 
-    seed: int = 0
-    #: Seeded runs combined into the result and used for the stability figures.
-    runs: int = Field(5, ge=1)
-    #: null = chosen from the corpus size (about sqrt(n / 5) candidates).
-    n_candidates: int | None = Field(None, ge=1)
-    #: null = chosen from the corpus size; smaller groups are reassigned.
-    min_cluster_size: int | None = Field(None, ge=2)
-    n_neighbors: int | None = Field(None, ge=2)
-    n_components: int = Field(5, ge=2)
-    #: Segments with fewer words are set aside, not clustered.
-    min_words: int = Field(4, ge=0)
-    #: Weight of the segment's question in clustering (0 = ignore the question).
-    question_weight: float = Field(0.5, ge=0)
-    #: Outliers less similar (cosine) to every candidate stay unassigned.
-    min_similarity: float = Field(0.1, ge=-1, le=1)
-    #: Assignments with a lower probability are marked below_floor.
-    probability_floor: float = Field(0.3, ge=0, le=1)
-    #: A candidate less similar than this to every codebook entry is marked new.
-    new_threshold: float = Field(0.35, ge=-1, le=1)
-    #: Assign segments that clearly match a codebook entry first, cluster only the rest.
-    codebook_first: bool = False
-    #: Similarity at which a segment "clearly matches" an entry (codebook-first mode).
-    match_threshold: float = Field(0.55, ge=-1, le=1)
-    #: Clustering of each run's reduced space: "kmeans" (default), "ward" or "hdbscan"
-    #: (BERTopic's clusterer; its noise points are reassigned like any outlier).
-    algorithm: Literal["kmeans", "ward", "hdbscan"] = "kmeans"
+
+def _settings_of(func, data: tuple[str, ...], fields: dict[str, dict], name: str,
+                 doc: str) -> type[_Section]:
+    """A settings section whose fields are ``func``'s keyword parameters (minus ``data``).
+
+    Each field has the parameter's name, type and default; ``fields`` adds constraints and
+    help. ``seed`` becomes optional: null = the project's run-level seed
+    (:meth:`Project.seed_of`).
+    """
+    import inspect
+    import typing
+
+    from pydantic import create_model
+
+    hints = typing.get_type_hints(func)
+    spec: dict[str, tuple] = {}
+    for pname, param in inspect.signature(func).parameters.items():
+        if pname in data:
+            continue
+        if pname == "seed":
+            spec[pname] = (int | None, Field(None, description="null = the project's seed."))
+            continue
+        spec[pname] = (hints[pname], Field(param.default, **fields.get(pname, {})))
+    unknown = set(fields) - set(spec)
+    if unknown:  # a constraint for a parameter the function no longer has
+        raise TypeError(f"{name}: no parameter(s) {sorted(unknown)} in {func.__name__}()")
+    return create_model(name, __base__=_Section, __doc__=doc, **spec)
+
+
+def _discover_settings() -> type[_Section]:
+    from themeassist.discover import discover
+
+    return _settings_of(discover, _DISCOVER_DATA, _DISCOVER_FIELDS, "DiscoverSettings",
+                        "Settings of :func:`themeassist.discover.discover` (derived from it).")
+
+
+DiscoverSettings = _discover_settings()
 
 
 class TrainSettings(_Section):
-    seed: int = 0
+    #: null = the project's seed.
+    seed: int | None = None
     #: Grouped cross-validated evaluation (folds by transcript).
     evaluate: bool = True
     folds: int = Field(5, ge=2)
@@ -106,7 +148,8 @@ class AgreeSettings(_Section):
     level: Literal["theme", "code", "valence"] = "theme"
     coded_only: bool = False
     bootstrap: int = Field(1000, ge=0)
-    seed: int = 0
+    #: Seed of the bootstrap resampling; null = the project's seed.
+    seed: int | None = None
     cluster: Literal["none", "transcript"] = "none"
 
 
@@ -132,6 +175,10 @@ class Project(_Section):
     """A themeassist project, as read from ``project.yaml``."""
 
     name: str = "project"
+    #: Seed of every random step. Each stage's seed (discover.seed, train.seed, agree.seed)
+    #: is this one unless the stage sets its own; ``run --seed N`` sets this one and clears
+    #: the stages' own.
+    seed: int = 0
     #: Transcript files or glob patterns.
     transcripts: list[str] = Field(default_factory=list)
     #: A segments table to use instead of ingesting transcripts.
@@ -155,6 +202,19 @@ class Project(_Section):
 
     #: Folder of the project file; relative paths are resolved against it.
     base_dir: Path = Field(default=Path("."), exclude=True)
+
+    def seed_of(self, stage: str) -> int:
+        """The seed of a stage (``discover``, ``train``, ``agree``): its own, else the run's."""
+        own = getattr(self, stage).seed
+        return self.seed if own is None else int(own)
+
+    def with_seed(self, seed: int | None) -> Project:
+        """A copy whose every stage takes its seed from ``seed`` (None: this project)."""
+        if seed is None:
+            return self
+        stages = {name: getattr(self, name).model_copy(update={"seed": None})
+                  for name in ("discover", "train", "agree")}
+        return self.model_copy(update={"seed": int(seed), **stages})
 
     def resolve(self, p: str | None) -> Path | None:
         if p is None:

@@ -42,7 +42,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -87,6 +87,26 @@ class DiscoveryResult:
     candidates: pd.DataFrame
     assignments: pd.DataFrame
     diagnostics: dict[str, Any] = field(default_factory=dict)
+
+
+def headline(diagnostics: dict[str, Any]) -> dict[str, float | None]:
+    """The two numbers a reader sees first, read from :attr:`DiscoveryResult.diagnostics`.
+
+    ``outlier_share`` is the share of clustered segments left unassigned after
+    reassignment (``outlier_share_after``); ``ari_mean`` the mean adjusted Rand index
+    between the seeded runs (``ari_between_runs.mean``; None with a single run). The
+    report, ``candidates.md`` and the ``discover`` command read them here, so that the
+    names live in one place.
+
+    Examples
+    --------
+    >>> headline({"outlier_share_after": 0.05, "ari_between_runs": {"mean": 0.8}})
+    {'outlier_share': 0.05, 'ari_mean': 0.8}
+    """
+    share = diagnostics.get("outlier_share_after")
+    ari = (diagnostics.get("ari_between_runs") or {}).get("mean")
+    return {"outlier_share": None if share is None else float(share),
+            "ari_mean": None if ari is None else float(ari)}
 
 
 # --------------------------------------------------------------------------- selection
@@ -489,7 +509,7 @@ def discover(
     codebook_first: bool = False,
     match_threshold: float = 0.55,
     n_quotes: int = 5,
-    algorithm: str = "kmeans",
+    algorithm: Literal["kmeans", "ward", "hdbscan"] = "kmeans",
 ) -> DiscoveryResult:
     """Propose candidate subthemes from embedded segments.
 

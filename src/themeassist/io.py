@@ -605,6 +605,26 @@ AGREEMENT_FILES = ("agreement.json", "per_code.csv", "confusion.csv", "confusion
                    "confusion.svg", "disagreements.csv")
 
 
+def write_discovery(staged: OutputDir, candidates: pd.DataFrame, assignments: pd.DataFrame,
+                    diagnostics: Mapping[str, Any], segments: pd.DataFrame, *,
+                    title: str | None = None) -> None:
+    """Write a discovery's files into a staged output folder (``discover`` and ``run``).
+
+    ``candidates.csv``, ``assignments.csv``, ``candidates.md``, ``map.html``, ``sizes.png``
+    and ``.svg``, and ``discovery.json`` (the diagnostics, without timings for byte-identical
+    reruns: the caller leaves them out).
+    """
+    from themeassist.report import discover_figures as figs
+
+    staged.table(candidates, "candidates.csv")
+    staged.table(assignments, "assignments.csv")
+    staged.text(figs.candidates_markdown(candidates, diagnostics), "candidates.md")
+    staged.text(figs.map_html(candidates, assignments, segments,
+                              title=title or "Candidate subthemes"), "map.html")
+    staged.figure(figs.size_chart(candidates), "sizes")
+    staged.json(diagnostics, "discovery.json")
+
+
 def write_agreement(staged: OutputDir, report: Mapping[str, Any],
                     disagreements: pd.DataFrame | None = None,
                     confusion: pd.DataFrame | None = None) -> None:

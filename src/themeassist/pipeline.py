@@ -51,13 +51,77 @@ def safe_name(name: str) -> str:
 
 
 @dataclass
+class Discovered:
+    """The discover stage's result (as read back from ``discover/``)."""
+
+    candidates: pd.DataFrame
+    assignments: pd.DataFrame
+    diagnostics: dict[str, Any]
+
+
+@dataclass
+class Trained:
+    """The train stage's result: the final model and the coder it learnt from."""
+
+    model: Any  # themeassist.classify.CodingModel
+    primary_coder: str | None
+
+
+@dataclass
+class Labelled:
+    """The label stage's result: the machine's codings and who labelled each transcript."""
+
+    machine: pd.DataFrame
+    held_out: list[str]
+    #: transcript -> {"model": "held-out" | "final", "trained_on": [transcript ids]}
+    labellers: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class PairAgreement:
+    """Agreement of one pair of coders (``agreement/<a>_vs_<b>/``)."""
+
+    a: str
+    b: str
+    report: dict[str, Any]
+    disagreements: pd.DataFrame
+    confusion: pd.DataFrame
+
+
+@dataclass
+class Statistics:
+    """The stats stage's result: each coder's statistics and their comparison."""
+
+    results: dict[str, Any]  # coder -> themeassist.stats.StatsResult
+    comparison: dict[str, Any] | None
+
+
+@dataclass
 class RunResult:
-    """What a run produced: paths, in-memory tables and per-stage messages."""
+    """What a run produced: per-stage messages and timings, and each stage's typed result."""
 
     out: Path
     stages: dict[str, str] = field(default_factory=dict)  # stage -> "ran" | "reused" | "skipped: why"
     timings: dict[str, float] = field(default_factory=dict)
-    data: dict[str, Any] = field(default_factory=dict)
+    segments: pd.DataFrame | None = None
+    ingest_summary: pd.DataFrame | None = None
+    codebook: pd.DataFrame | None = None
+    human: pd.DataFrame | None = None
+    human_coders: list[str] = field(default_factory=list)
+    embedding_model: str | None = None
+    discovery: Discovered | None = None
+    training: Trained | None = None
+    labels: Labelled | None = None
+    agreement: dict[str, PairAgreement] = field(default_factory=dict)
+    statistics: Statistics | None = None
+
+    @property
+    def model(self):
+        return self.training.model if self.training is not None else None
+
+    @property
+    def machine(self) -> pd.DataFrame | None:
+        return self.labels.machine if self.labels is not None else None
 
 
 def _key(*parts: Any) -> str:
@@ -66,23 +130,33 @@ def _key(*parts: Any) -> str:
 
 # --------------------------------------------------------------------------- stage cache
 class StageCache:
-    """Remembers each stage's key in ``DIR/.stages.json`` so unchanged stages are reused."""
+    """Remembers each stage's key in ``DIR/.stages.json`` so unchanged stages are reused.
+
+    With the key, the stage's one-line summary, so that a reusing run says what it reused.
+    """
 
     FILE = ".stages.json"
 
     def __init__(self, out: Path):
         self.path = out / self.FILE
         try:
-            self.keys: dict[str, str] = json.loads(self.path.read_text(encoding="utf-8"))
+            raw = json.loads(self.path.read_text(encoding="utf-8"))
         except (FileNotFoundError, ValueError):
-            self.keys = {}
+            raw = {}
+        raw = raw if isinstance(raw, dict) else {}
+        notes = raw.pop("_notes", {})
+        self.keys: dict[str, str] = {k: v for k, v in raw.items() if isinstance(v, str)}
+        self.notes: dict[str, str] = notes if isinstance(notes, dict) else {}
 
     def fresh(self, stage: str, key: str, *outputs: Path) -> bool:
         return self.keys.get(stage) == key and all(p.exists() for p in outputs)
 
-    def done(self, stage: str, key: str) -> None:
+    def done(self, stage: str, key: str, note: str | None = None) -> None:
         self.keys[stage] = key
-        io.atomic_write_text(self.path, io.json_dumps(self.keys), force=True)
+        if note is not None:
+            self.notes[stage] = note
+        io.atomic_write_text(self.path, io.json_dumps({**self.keys, "_notes": self.notes}),
+                             force=True)
 
 
 def _check_out(out: Path, force: bool) -> None:
@@ -103,7 +177,8 @@ def _write_dir(out: Path, writer: Callable[[io.OutputDir], None]) -> list[Path]:
 
 # --------------------------------------------------------------------------- the stages
 def run_project(project: Project, out: Path | None = None, *, force: bool = False,
-                progress: Progress | None = None, bootstrap: int | None = None) -> RunResult:
+                progress: Progress | None = None, bootstrap: int | None = None,
+                seed: int | None = None) -> RunResult:
     """Run every stage of a project; see the module docstring for what is written where.
 
     Parameters
@@ -118,7 +193,11 @@ def run_project(project: Project, out: Path | None = None, *, force: bool = Fals
         Called with one line per stage (the CLI prints it).
     bootstrap : int, optional
         Overrides ``agree.bootstrap`` (resamples for the confidence intervals).
+    seed : int, optional
+        The run's seed (``run --seed``): overrides ``project.seed`` and every stage's own
+        seed, so that each stage's seed derives from it (:meth:`Project.seed_of`).
     """
+    project = project.with_seed(seed)
     say = progress or (lambda msg: log.info(msg))
     out = Path(out) if out is not None else project.resolve(project.output)
     _check_out(out, force)
@@ -142,7 +221,7 @@ def run_project(project: Project, out: Path | None = None, *, force: bool = Fals
         _write_dir(out, lambda st: (st.table(segments, "segments.csv"),
                                     st.table(summary, "ingest_summary.csv")))
     result.stages["ingest"] = "ran"
-    result.data.update(segments=segments, ingest_summary=summary)
+    result.segments, result.ingest_summary = segments, summary
     participants = segments[segments["role"] != "facilitator"]
     say(f"ingest: {segments['transcript_id'].nunique()} transcripts, {len(segments)} segments "
         f"({len(participants)} from participants)")
@@ -156,7 +235,7 @@ def run_project(project: Project, out: Path | None = None, *, force: bool = Fals
     human = (io.read_codings(codings_paths, codebook, segments) if codings_paths
              else pd.DataFrame(columns=list(tables.CODING_REQUIRED)))
     human_coders = list(dict.fromkeys(human["coder"])) if len(human) else []
-    result.data.update(codebook=codebook, human=human, human_coders=human_coders)
+    result.codebook, result.human, result.human_coders = codebook, human, human_coders
 
     # 3. embeddings (cached on disk by model and text) ------------------------------------
     from themeassist.embed import Embedder, default_cache_path
@@ -170,7 +249,7 @@ def run_project(project: Project, out: Path | None = None, *, force: bool = Fals
         from themeassist.tables import codebook_texts
 
         book_vectors = embedder.embed(codebook_texts(codebook))
-    result.data.update(embedding_model=embedder.model_id)
+    result.embedding_model = embedder.model_id
     say(f"embed: {len(vectors)} segments with {embedder.model_id}")
     # The classifier may use the static draft-mode embedding (TrainSettings.embedding);
     # discovery always uses the sentence-transformer.
@@ -204,25 +283,47 @@ def run_project(project: Project, out: Path | None = None, *, force: bool = Fals
                                               result)
     say(f"label: {result.stages['label']}")
 
-    # 6. agreement ---------------------------------------------------------------------------
-    with timed("agree"):
-        result.stages["agree"] = _agree_stage(project, out, segments, codebook, human,
-                                              result, bootstrap)
-    say(f"agree: {result.stages['agree']}")
+    # 6-8. agreement, statistics, report -------------------------------------------------
+    # Keyed on the human and machine codings and their settings; the report also on every
+    # upstream stage. When all three are fresh nothing is computed (a no-change re-run);
+    # otherwise the stale ones are recomputed and written (the report needs their results).
+    codings_key = _key(io.frame_sha256(human), io.frame_sha256(result.machine),
+                       inputs_key)
+    keys = {
+        "agree": _key("agree", codings_key, agree_arguments(project, bootstrap),
+                      _AGREE_VERSION),
+        "stats": _key("stats", codings_key, project.stats.model_dump(mode="json"),
+                      _STATS_VERSION),
+    }
+    keys["report"] = _key("report", keys["agree"], keys["stats"],
+                          *(cache.keys.get(s) for s in ("discover", "train", "label")),
+                          project.model_dump(mode="json", exclude={"base_dir"}), _report_version())
+    outputs = {"agree": [out / "agreement"], "stats": [out / "stats"],
+               "report": [out / "report.html"]}
+    if all(cache.fresh(s, keys[s], *outputs[s]) for s in keys):
+        for stage in keys:
+            result.stages[stage] = "reused: " + cache.notes.get(stage, "")
+            result.timings[stage] = 0.0
+            say(f"{stage}: {result.stages[stage]}")
+    else:
+        with timed("agree"):
+            result.stages["agree"] = _agree_stage(project, out, segments, codebook, human,
+                                                  result, bootstrap)
+        cache.done("agree", keys["agree"], result.stages["agree"])
+        say(f"agree: {result.stages['agree']}")
+        with timed("stats"):
+            result.stages["stats"] = _stats_stage(project, out, segments, codebook, human,
+                                                  result)
+        cache.done("stats", keys["stats"], result.stages["stats"])
+        say(f"stats: {result.stages['stats']}")
+        with timed("report"):
+            from themeassist.report.project import build_report
 
-    # 7. statistics ------------------------------------------------------------------------
-    with timed("stats"):
-        result.stages["stats"] = _stats_stage(project, out, segments, codebook, human, result)
-    say(f"stats: {result.stages['stats']}")
-
-    # 8. report ------------------------------------------------------------------------------
-    with timed("report"):
-        from themeassist.report.project import build_report
-
-        page = build_report(project, result)
-        io.atomic_write_text(out / "report.html", page, force=True)
-    result.stages["report"] = "ran"
-    say(f"report: {out / 'report.html'}")
+            page = build_report(project, result)
+            io.atomic_write_text(out / "report.html", page, force=True)
+        result.stages["report"] = "ran"
+        cache.done("report", keys["report"], str(out / "report.html"))
+        say(f"report: {out / 'report.html'}")
 
     result.timings["total"] = round(time.perf_counter() - started_all, 3)
     inputs = {"transcripts": project.transcript_paths() if not project.segments else [],
@@ -239,17 +340,57 @@ def run_project(project: Project, out: Path | None = None, *, force: bool = Fals
         outputs=[], timings=result.timings,
         extra={"project": project.name, "stages": result.stages, "files": written,
                "embedding_model": embedder.model_id,
-               "model": result.data.get("model_name"),
+               "model": result.model.name_ if result.model is not None else None,
                "methods": _methods()}),
         out / "manifest.json", force=True)
     return result
+
+
+#: Bump when the agree or stats stage writes other files for the same inputs.
+_AGREE_VERSION = "agree-stage.v1"
+_STATS_VERSION = "stats-stage.v1"
+
+
+def _report_version() -> str:
+    from themeassist import __version__
+
+    return f"report-{__version__}.v1"
+
+
+# --------------------------------------------------------------------------- settings -> cores
+# Each stage calls its core with exactly these arguments, and its cache key holds them, so
+# a setting reaches its core and a change of it re-runs that stage (tests/cli/test_run.py
+# checks every key of every section).
+def discover_arguments(project: Project) -> dict[str, Any]:
+    """Keyword arguments of :func:`themeassist.discover.discover`: every discover setting."""
+    return {**project.discover.model_dump(mode="json"), "seed": project.seed_of("discover")}
+
+
+def train_arguments(project: Project) -> dict[str, Any]:
+    """Keyword arguments of :func:`themeassist.classify.train_model` from ``train``.
+
+    ``train.embedding`` is not among them: it chooses the embeddings the model is given.
+    ``evaluate`` is the setting; the stage also needs two coded transcripts to evaluate.
+    """
+    t = project.train
+    return {"seed": project.seed_of("train"), "context": t.context, "folds": t.folds,
+            "evaluate": t.evaluate}
+
+
+def agree_arguments(project: Project, bootstrap: int | None = None) -> dict[str, Any]:
+    """Keyword arguments of :func:`themeassist.agree.agreement_report` from ``agree``."""
+    a = project.agree
+    return {"level": a.level, "coded_only": a.coded_only,
+            "n_boot": a.bootstrap if bootstrap is None else int(bootstrap),
+            "seed": project.seed_of("agree"),
+            "cluster": None if a.cluster == "none" else a.cluster}
 
 
 def _methods() -> dict[str, str]:
     from themeassist.ingest import METHODS
 
     return {**{f"ingest.{k}": v for k, v in METHODS.items()},
-            "labels": "held-out-by-transcript.v1"}
+            "labels": LABELS_METHOD}
 
 
 def _ingest(project: Project) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -275,6 +416,13 @@ def _read_typed(path: Path) -> pd.DataFrame:
     return df
 
 
+def _read_discovery(folder: Path) -> Discovered:
+    """Read back what the discover stage wrote, so a fresh and a reusing run report the same."""
+    return Discovered(_read_typed(folder / "candidates.csv"),
+                      _read_typed(folder / "assignments.csv"),
+                      json.loads((folder / "discovery.json").read_text("utf-8")))
+
+
 def _participant_mask(segments: pd.DataFrame) -> pd.Series:
     return segments["role"] != "facilitator"
 
@@ -282,40 +430,26 @@ def _participant_mask(segments: pd.DataFrame) -> pd.Series:
 def _discover_stage(project, out, cache, inputs_key, segments, vectors, codebook,
                     book_vectors, result) -> str:
     from themeassist import discover
-    from themeassist.report import discover_figures as figs
 
-    settings = project.discover.model_dump(mode="json")
+    settings = discover_arguments(project)
     key = _key("discover", inputs_key, settings, discover.METHOD)
     folder = out / "discover"
     if cache.fresh("discover", key, folder / "candidates.csv", folder / "assignments.csv"):
-        cand = _read_typed(folder / "candidates.csv")
-        result.data.update(candidates=cand, assignments=_read_typed(folder / "assignments.csv"),
-                           discovery=json.loads((folder / "discovery.json").read_text("utf-8")))
-        return f"reused {len(cand)} candidate subthemes"
+        result.discovery = _read_discovery(folder)
+        return f"reused {len(result.discovery.candidates)} candidate subthemes"
     mask = _participant_mask(segments).to_numpy()
     part = segments[mask].reset_index(drop=True)
-    kwargs = {k: v for k, v in settings.items() if v is not None}
     found = discover.discover(part, vectors[mask], codebook=codebook,
-                              codebook_embeddings=book_vectors,
-                              **kwargs)
+                              codebook_embeddings=book_vectors, **settings)
     # Timings go to the run manifest, so that discovery.json is the same on every run.
     diag = {k: v for k, v in found.diagnostics.items() if k != "timings"}
     result.timings.update({f"discover.{k}": v
                            for k, v in found.diagnostics.get("timings", {}).items()})
-
-    def write(st):
-        st.table(found.candidates, "candidates.csv")
-        st.table(found.assignments, "assignments.csv")
-        st.text(figs.candidates_markdown(found.candidates, diag), "candidates.md")
-        st.text(figs.map_html(found.candidates, found.assignments, part), "map.html")
-        st.figure(figs.size_chart(found.candidates), "sizes")
-        st.json(diag, "discovery.json")
-    _write_dir(folder, write)
+    _write_dir(folder, lambda st: io.write_discovery(st, found.candidates, found.assignments,
+                                                     diag, part))
     cache.done("discover", key)
     # Read back what was written, so a fresh run and a reusing run report the same.
-    result.data.update(candidates=_read_typed(folder / "candidates.csv"),
-                       assignments=_read_typed(folder / "assignments.csv"),
-                       discovery=json.loads((folder / "discovery.json").read_text("utf-8")))
+    result.discovery = _read_discovery(folder)
     return f"{len(found.candidates)} candidate subthemes"
 
 
@@ -340,27 +474,26 @@ def _train_stage(project, out, cache, inputs_key, segments, vectors, codebook, b
     from themeassist.report import classify_figures as figs
 
     primary = _primary_coder(human, segments)
-    settings = project.train.model_dump(mode="json")
+    settings = {**train_arguments(project), "embedding": project.train.embedding}
     # The key covers the method and the saved format, so a newer themeassist retrains
     # instead of reusing (or failing on) a model an older one saved.
     key = _key("train", inputs_key, settings, primary, classify.METHOD,
                modelstore.FORMAT_VERSION)
     folder = out / "model"
-    result.data["primary_coder"] = primary
     if cache.fresh("train", key, *(folder / n for n in modelstore.FILES)):
         model = modelstore.load_model(folder)
-        result.data.update(model=model, model_name=model.name_)
+        result.training = Trained(model, primary)
         return f"reused {model.name_}"
     train_segments, train_codings = _coder_universe(segments, human, primary)
     mask = segments["segment_id"].isin(train_segments["segment_id"]).to_numpy()
     n_groups = train_segments["transcript_id"].nunique()
-    evaluate = bool(project.train.evaluate and primary is not None and n_groups >= 2)
+    args = train_arguments(project)
+    evaluate = bool(args.pop("evaluate") and primary is not None and n_groups >= 2)
     model = classify.train_model(
         train_segments, train_codings if primary is not None else None, codebook, vectors[mask],
-        seed=project.train.seed, context=project.train.context, codebook_embeddings=book_vectors,
-        embedding_model=embedder.model_id,
+        codebook_embeddings=book_vectors, embedding_model=embedder.model_id,
         embedding_source=getattr(embedder, "source", str(project.embedding.model)),
-        evaluate=evaluate)
+        evaluate=evaluate, **args)
 
     def write(st):
         for name, data in modelstore.model_files(model).items():
@@ -374,7 +507,7 @@ def _train_stage(project, out, cache, inputs_key, segments, vectors, codebook, b
     _write_dir(folder, write)
     cache.done("train", key)
     model = modelstore.load_model(folder)  # as a reusing run will see it
-    result.data.update(model=model, model_name=model.name_)
+    result.training = Trained(model, primary)
     what = (f"trained on coder {primary}'s {len(train_codings)} codes in {n_groups} transcripts"
             if primary is not None else "zero-shot model from the codebook text (no human coding)")
     return f"{model.name_}: {what}" + ("" if evaluate else "; no cross-validated evaluation")
@@ -401,59 +534,102 @@ def _label_stage(project, out, cache, inputs_key, segments, vectors, codebook, b
     Each transcript the primary coder coded is labelled by a model trained on the other
     transcripts only (the model never sees the focus group it labels), so that agreement
     and statistics computed from ``machine.csv`` are honest. Transcripts nobody coded are
-    labelled by the final model.
+    labelled by the final model. The review threshold is not part of the stage key: a new
+    ``label.threshold`` only re-marks ``needs_review`` (:func:`apply_threshold`).
     """
-    import warnings
-
-    from themeassist import classify
-
-    model = result.data["model"]
-    primary = result.data["primary_coder"]
-    settings = {**project.train.model_dump(mode="json"), **project.label.model_dump(mode="json")}
-    key = _key("label", inputs_key, settings, model.name_)
+    model, primary = result.training.model, result.training.primary_coder
+    threshold = project.label.threshold if project.label.threshold is not None else model.threshold_
+    key = _key("label", inputs_key, train_arguments(project), project.train.embedding,
+               model.name_, LABELS_METHOD)
     path = out / "machine.csv"
     info_path = out / "labels.json"
     if cache.fresh("label", key, path, info_path):
         machine = io.read_codings(path, codebook, segments)
         info = json.loads(info_path.read_text("utf-8"))
-        result.data.update(machine=machine, held_out=info["held_out"])
+        if info.get("threshold") != threshold:
+            machine = apply_threshold(machine, threshold)
+            _write_labels(path, info_path, machine, {**info, "threshold": threshold})
+        result.labels = Labelled(machine, info["held_out"], info.get("labellers", {}))
         return f"reused {len(machine)} machine codes"
-    threshold = project.label.threshold if project.label.threshold is not None else model.threshold_
+    labels, labellers = held_out_labels(segments, vectors, human, primary, model, codebook,
+                                        book_vectors, train_arguments(project))
+    machine = apply_threshold(labels, threshold)
+    held_out = [t for t, who in labellers.items() if who["model"] == "held-out"]
+    info = {"model": model.name_, "threshold": threshold, "held_out": held_out,
+            "labelled_by_final_model": [t for t, who in labellers.items()
+                                        if who["model"] == "final"],
+            "labellers": labellers, "method": LABELS_METHOD}
+    _write_labels(path, info_path, machine, info)
+    cache.done("label", key)
+    machine = io.read_codings(path, codebook, segments)  # as a reusing run will see it
+    result.labels = Labelled(machine, held_out, labellers)
+    review = int(machine["needs_review"].sum()) if "needs_review" in machine else 0
+    how = (f"held-out labels for {len(held_out)} coded transcripts" if held_out
+           else "labels from the final model")
+    return f"{len(machine)} machine codes ({review} need review); {how}"
+
+
+#: Versioned name of the labelling of a run (R9): held out by transcript.
+LABELS_METHOD = "held-out-by-transcript.v1"
+
+
+def _write_labels(path: Path, info_path: Path, machine: pd.DataFrame, info: dict) -> None:
+    io.write_table(machine, path, force=True)
+    io.write_json(info, info_path, force=True)
+
+
+def apply_threshold(machine: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    """A copy of machine codings with ``needs_review`` = confidence below ``threshold``.
+
+    Applied to the written (rounded) confidence, so a fresh run and a run that reuses the
+    labels with another threshold mark the same rows.
+    """
+    from themeassist.batch import review_marks
+
+    return machine.assign(needs_review=review_marks(machine, threshold))
+
+
+def held_out_labels(segments, vectors, human, primary, model, codebook, book_vectors,
+                    train_args: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, dict]]:
+    """Label every transcript; a transcript ``primary`` coded by a model that never saw it.
+
+    Returns the codings (``needs_review`` as the model's default threshold marks it) and,
+    per transcript, which model labelled it: ``{"model": "held-out" | "final",
+    "trained_on": [transcript ids]}``, so the held-out property can be checked from the
+    models and their training ids.
+    """
+    import warnings
+
+    from themeassist import classify
+
+    args = {k: v for k, v in train_args.items() if k != "evaluate"}
     train_segments, train_codings = _coder_universe(segments, human, primary)
     coded = list(dict.fromkeys(train_segments["transcript_id"])) if primary is not None else []
-    parts, held_out = [], []
+    final_on = sorted(coded)
+    parts, labellers = [], {}
     for t in segments["transcript_id"].unique():
-        # Held-out folds are small; sklearn's "many classes for few samples" warning is
-        # expected there and says nothing the evaluation does not.
-        warnings.filterwarnings("ignore", message="The number of unique classes is greater")
         in_t = (segments["transcript_id"] == t).to_numpy()
         seg_t = segments[in_t].reset_index(drop=True)
-        labeller = model
+        labeller, who = model, {"model": "final", "trained_on": final_on}
         if t in coded and len(coded) >= 2:
             keep = train_segments["transcript_id"] != t
             rest_seg = train_segments[keep].reset_index(drop=True)
             rest_cod = train_codings[train_codings["segment_id"].isin(rest_seg["segment_id"])]
             rest_mask = segments["segment_id"].isin(rest_seg["segment_id"]).to_numpy()
-            labeller = classify.train_model(
-                rest_seg, rest_cod, codebook, vectors[rest_mask], seed=project.train.seed,
-                context=project.train.context, codebook_embeddings=book_vectors,
-                embedding_model=model.embedding_model_, evaluate=False)
-            held_out.append(t)
-        labels = labeller.predict_codings(seg_t, vectors[in_t], threshold=threshold)
+            with warnings.catch_warnings():
+                # Held-out folds are small; sklearn's "many classes for few samples" warning
+                # is expected there and says nothing the evaluation does not.
+                warnings.filterwarnings("ignore", message="The number of unique classes is greater")
+                labeller = classify.train_model(
+                    rest_seg, rest_cod, codebook, vectors[rest_mask],
+                    codebook_embeddings=book_vectors, embedding_model=model.embedding_model_,
+                    evaluate=False, **args)
+            who = {"model": "held-out",
+                   "trained_on": sorted(rest_seg["transcript_id"].unique().tolist())}
+        labels = labeller.predict_codings(seg_t, vectors[in_t])
         parts.append(labels.assign(coder=model.name_))
-    machine = pd.concat(parts, ignore_index=True)
-    io.write_table(machine, path, force=True)
-    io.write_json({"model": model.name_, "threshold": threshold, "held_out": held_out,
-                   "labelled_by_final_model": [t for t in segments["transcript_id"].unique()
-                                               if t not in held_out],
-                   "method": "held-out-by-transcript.v1"}, info_path, force=True)
-    cache.done("label", key)
-    machine = io.read_codings(path, codebook, segments)  # as a reusing run will see it
-    result.data.update(machine=machine, held_out=held_out)
-    review = int(machine["needs_review"].sum()) if "needs_review" in machine else 0
-    how = (f"held-out labels for {len(held_out)} coded transcripts" if held_out
-           else "labels from the final model")
-    return f"{len(machine)} machine codes ({review} need review); {how}"
+        labellers[str(t)] = who
+    return pd.concat(parts, ignore_index=True), labellers
 
 
 def _agree_stage(project, out, segments, codebook, human, result, bootstrap) -> str:
@@ -463,15 +639,17 @@ def _agree_stage(project, out, segments, codebook, human, result, bootstrap) -> 
     from themeassist import agree
     from themeassist.errors import UndefinedStatisticWarning
 
-    machine = result.data["machine"]
-    coders = result.data["human_coders"]
+    machine = result.machine
+    coders = result.human_coders
     if not coders:
-        result.data["agreement"] = {}
+        result.agreement = {}
         return "skipped: no human coding to compare with"
     pairs = [(h, machine["coder"].iat[0] if len(machine) else "machine") for h in coders]
     pairs += [(a, b) for i, a in enumerate(coders) for b in coders[i + 1:]]
     everything = pd.concat([human, machine], ignore_index=True)
-    n_boot = project.agree.bootstrap if bootstrap is None else bootstrap
+    args = agree_arguments(project, bootstrap)
+    # The codebook fixes the categories (q of AC1 and Brennan-Prediger), as `agree -b` does.
+    categories = agree.level_categories(codebook, args["level"])
     reports = {}
     for a, b in pairs:
         seen_a = set(_transcripts_of(everything[everything["coder"] == a], segments))
@@ -486,23 +664,20 @@ def _agree_stage(project, out, segments, codebook, human, result, bootstrap) -> 
         name = f"{safe_name(a)}_vs_{safe_name(b)}"
         with warnings.catch_warnings(record=True):
             warnings.simplefilter("always", UndefinedStatisticWarning)
-            rep = agree.agreement_report(
-                cod, units, level=project.agree.level, coded_only=project.agree.coded_only,
-                n_boot=n_boot, seed=project.agree.seed,
-                cluster=None if project.agree.cluster == "none" else project.agree.cluster,
-                coders=[a, b])
-            dis = agree.disagreements(cod, units, level=project.agree.level,
-                                      coded_only=project.agree.coded_only, coders=[a, b])
-            conf = agree.confusion(cod, units, level=project.agree.level,
-                                   coded_only=project.agree.coded_only, coders=[a, b])
+            # The units x coders data, built once for the report and its tables.
+            data = agree.reliability_data(cod, units, args["level"], args["coded_only"],
+                                          [a, b])
+            rep = agree.agreement_report(data, categories=categories, n_boot=args["n_boot"],
+                                         seed=args["seed"], cluster=args["cluster"])
+            dis = agree.disagreements(data)
+            conf = agree.confusion(data)
         rep["transcripts"] = sorted(both)
 
         _write_dir(out / "agreement" / name,
                    lambda st, rep=rep, dis=dis, conf=conf: io.write_agreement(st, rep, dis, conf))
-        reports[name] = {"a": a, "b": b, "report": rep, "disagreements": dis,
-                         "confusion": conf}
-    result.data["agreement"] = reports
-    first = next(iter(reports.values()))["report"]
+        reports[name] = PairAgreement(a, b, rep, dis, conf)
+    result.agreement = reports
+    first = next(iter(reports.values())).report
     return (f"{len(reports)} pairs; {pairs[0][0]} vs machine: "
             f"kappa {_fmt(first.get('cohen_kappa'))}, alpha {_fmt(first.get('krippendorff_alpha'))}")
 
@@ -514,13 +689,10 @@ def _fmt(v) -> str:
 def _stats_stage(project, out, segments, codebook, human, result) -> str:
     from themeassist import stats
 
-    machine = result.data["machine"]
-    coders = result.data["human_coders"]
+    machine = result.machine
     everything = pd.concat([human, machine], ignore_index=True)
-    results = {}
-    for c in [*coders, *(list(dict.fromkeys(machine["coder"])) if len(machine) else [])]:
-        results[c] = stats.run(everything[everything["coder"] == c].reset_index(drop=True),
-                               codebook, segments, dedup_scope=project.stats.dedup_scope)
+    results = stats.run_all(everything, codebook, segments,
+                            dedup_scope=project.stats.dedup_scope)
     comparison = stats.compare(results) if len(results) >= 2 else None
     names, writers = io.stats_outputs(results, comparison)
 
@@ -528,7 +700,7 @@ def _stats_stage(project, out, segments, codebook, human, result) -> str:
         for w in writers:
             w(st)
     _write_dir(out / "stats", write)
-    result.data.update(stats=results, comparison=comparison)
+    result.statistics = Statistics(results, comparison)
     return comparison["verdict"] if comparison else f"{len(results)} coder"
 
 

@@ -30,6 +30,7 @@ References
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 import logging
 import warnings
 from dataclasses import dataclass, field
@@ -839,6 +840,71 @@ def run(
     >>> r.summary["total_codes"], r.summary["major"], sorted(r.skipped)
     (3, ['Funding'], ['dedupe', 'per_question', 'top_subthemes'])
     """
+    p = prepare(codings, codebook, segments, dedup_scope, exclude_review=exclude_review)
+    kept, skipped = p.kept, dict(p.skipped)
+    counts = theme_counts(kept, codebook)
+    summary = {**describe(counts.set_index("theme")["codes"]), "coder": p.coder,
+               "dedup_scope": p.dedup_scope,
+               "codes_before_dedup": len(p.info), "duplicates_removed": p.removed,
+               "uncoded_rows": p.uncoded_rows, "review_excluded": p.review_excluded,
+               "methods": {**METHODS, "dedupe": METHODS["dedupe"].format(scope=dedup_scope)}}
+    result = StatsResult(coder=p.coder, dedup_scope=p.dedup_scope,
+                         codes_before_dedup=len(p.info), duplicates_removed=p.removed,
+                         codings=kept, theme_counts=counts, summary=summary,
+                         appendix=appendix_table(kept, codebook), skipped=skipped)
+    has_columns = _has_question_info(p.info)
+    if has_columns:
+        summary["codes_without_question"] = int((kept["question"] == "").sum())
+    if has_columns and summary["codes_without_question"] < len(kept):
+        result.group_shares = group_shares(kept, None, codebook)
+        result.per_question = per_question(kept, None, codebook)
+        result.top_subthemes = top_subthemes(kept, None, result.per_question,
+                                             n=n_subthemes, n_quotes=n_quotes)
+    else:
+        why = ("needs each coding's transcript and question; give the corpus" if not has_columns
+               else "no coded segment has a question (ingest with the topic guide's questions)")
+        for name in ("per_question", "top_subthemes"):
+            skipped[name] = why
+    summary["skipped"] = dict(skipped)
+    if result.per_question is not None:
+        summary["selected"] = result.selected
+    return result
+
+
+@dataclass
+class Prepared:
+    """One coder's codings made ready for every statistic (see :func:`prepare`)."""
+
+    coder: str
+    #: The codes with the corpus columns attached, before de-duplication.
+    info: pd.DataFrame
+    #: After de-duplication: what every statistic counts.
+    kept: pd.DataFrame
+    removed: int
+    dedup_scope: str
+    uncoded_rows: int
+    review_excluded: int
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def prepare(codings: pd.DataFrame, codebook: pd.DataFrame,
+            segments: pd.DataFrame | None = None, dedup_scope: str = "question", *,
+            exclude_review: bool = False) -> Prepared:
+    """The one preparation step of :func:`run`: check, attach the corpus, drop, de-duplicate.
+
+    Checks the codes against the codebook, attaches each coding's transcript, speaker,
+    question and text (:func:`attach_segments`), leaves out rows that are not codes (empty
+    theme) and, with ``exclude_review``, machine codes marked ``needs_review``, then
+    de-duplicates (:func:`dedupe`; skipped, and named in ``skipped``, without speaker
+    information). Parameters as :func:`run`.
+
+    Examples
+    --------
+    >>> book = pd.DataFrame({"theme": ["Funding"], "valence": [""], "subtheme": [""]})
+    >>> p = prepare(pd.DataFrame({"theme": ["Funding", ""]}), book)
+    >>> len(p.kept), p.uncoded_rows, sorted(p.skipped)
+    (1, 1, ['dedupe'])
+    """
     coders = pd.unique(_text(codings["coder"])) if "coder" in codings.columns else []
     if len(coders) > 1:
         raise InputError(f"stats.run takes one coder's codings, got {len(coders)} coders "
@@ -862,33 +928,28 @@ def run(
         kept, removed = info, 0
     else:
         kept, removed = dedupe(info, None, dedup_scope)
-    counts = theme_counts(kept, codebook)
-    summary = {**describe(counts.set_index("theme")["codes"]), "coder": coder,
-               "dedup_scope": dedup_scope if "dedupe" not in skipped else "none",
-               "codes_before_dedup": len(info), "duplicates_removed": removed,
-               "uncoded_rows": int(uncoded.sum()), "review_excluded": int(review.sum()),
-               "methods": {**METHODS, "dedupe": METHODS["dedupe"].format(scope=dedup_scope)}}
-    result = StatsResult(coder=coder, dedup_scope=summary["dedup_scope"],
-                         codes_before_dedup=len(info), duplicates_removed=removed,
-                         codings=kept, theme_counts=counts, summary=summary,
-                         appendix=appendix_table(kept, codebook), skipped=skipped)
-    has_columns = _has_question_info(info)
-    if has_columns:
-        summary["codes_without_question"] = int((kept["question"] == "").sum())
-    if has_columns and summary["codes_without_question"] < len(kept):
-        result.group_shares = group_shares(kept, None, codebook)
-        result.per_question = per_question(kept, None, codebook)
-        result.top_subthemes = top_subthemes(kept, None, result.per_question,
-                                             n=n_subthemes, n_quotes=n_quotes)
-    else:
-        why = ("needs each coding's transcript and question; give the corpus" if not has_columns
-               else "no coded segment has a question (ingest with the topic guide's questions)")
-        for name in ("per_question", "top_subthemes"):
-            skipped[name] = why
-    summary["skipped"] = dict(skipped)
-    if result.per_question is not None:
-        summary["selected"] = result.selected
-    return result
+    return Prepared(coder=coder, info=info, kept=kept, removed=removed,
+                    dedup_scope=dedup_scope if "dedupe" not in skipped else "none",
+                    uncoded_rows=int(uncoded.sum()), review_excluded=int(review.sum()),
+                    skipped=skipped)
+
+
+def by_coder(codings: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
+    """Each coder's codings, in the order the coders first appear (the one per-coder loop).
+
+    A table without a ``coder`` column is one coder named ``""``.
+
+    Examples
+    --------
+    >>> [c for c, _ in by_coder(pd.DataFrame({"coder": ["B", "A", "B"], "theme": "x"}))]
+    ['B', 'A']
+    """
+    if "coder" not in codings.columns:
+        yield "", codings
+        return
+    coder = _text(codings["coder"])
+    for c in pd.unique(coder):
+        yield str(c), codings[coder == c].reset_index(drop=True)
 
 
 def run_all(
@@ -902,12 +963,8 @@ def run_all(
 
     A table without a ``coder`` column is one coder named ``""``.
     """
-    if "coder" not in codings.columns:
-        return {"": run(codings, codebook, segments, dedup_scope, **kwargs)}
-    coder = _text(codings["coder"])
-    return {str(c): run(codings[coder == c].reset_index(drop=True), codebook, segments,
-                        dedup_scope, **kwargs)
-            for c in pd.unique(coder)}
+    return {coder: run(frame, codebook, segments, dedup_scope, **kwargs)
+            for coder, frame in by_coder(codings)}
 
 
 # --------------------------------------------------------------------------- comparison

@@ -38,8 +38,12 @@ def test_import_writes_tables_report_and_manifest(tmp_path, qdpx):
     res = run("import", qdpx, "--out", out)
     assert res.exit_code == 0, res.output
     assert sorted(p.name for p in out.iterdir()) == [
-        "codebook.csv", "codings.csv", "import_report.json", "manifest.json", "segments.csv",
-        "selections.csv"]
+        "codebook.csv", "codings.csv", "import_report.json", "import_report.md", "manifest.json",
+        "segments.csv", "selections.csv"]
+    # what could not be kept is on screen and in the report, never silent (issue 15)
+    md = (out / "import_report.md").read_text()
+    assert "## Not kept" in md and "original source file(s) not carried" in md
+    assert "not kept: 1 original source file(s)" in res.output
     assert "imported 6 of 12" in res.stdout and "6 skipped" in res.stdout
     rep = pd.read_csv(out / "selections.csv", keep_default_na=False)
     assert len(rep) == 12 and (rep.loc[rep.status == "skipped", "reason"] != "").all()
@@ -126,3 +130,48 @@ def test_export_unknown_code_names_file_and_row(tmp_path, qdpx):
               "-o", tmp_path / "p.qdpx")
     assert res.exit_code == 1 and "bad.csv:3" in res.output and "Fundng" in res.output
     assert not (tmp_path / "p.qdpx").exists()
+
+
+def test_issue_15_export_to_taguette_and_nvivo_target(tmp_path, qdpx):
+    first = tmp_path / "first"
+    assert run("import", qdpx, "-o", first).exit_code == 0
+    args = ("-s", first / "segments.csv", "-c", first / "codings.csv", "-b",
+            first / "codebook.csv")
+    tg = tmp_path / "taguette"
+    res = run("export", "--to", "taguette", *args, "-o", tg)
+    assert res.exit_code == 0, res.output
+    assert (tg / "codebook.csv").read_bytes().startswith(b"\xef\xbb\xbftag,description\r\n")
+    assert (tmp_path / "taguette.manifest.json").exists()
+    back = tmp_path / "back"
+    assert run("import", tg / "project.sqlite3", "-o", back).exit_code == 0
+    book = tmp_path / "book"
+    assert run("import", tg / "codebook.csv", "-o", book).exit_code == 0
+    assert sorted(p.name for p in book.iterdir()) == [
+        "codebook.csv", "import_report.json", "import_report.md", "manifest.json"]
+    want = pd.read_csv(first / "codebook.csv", keep_default_na=False)
+    got = pd.read_csv(book / "codebook.csv", keep_default_na=False)
+    key = ["theme", "valence", "subtheme", "description"]
+    assert sorted(map(tuple, got[key].values)) == sorted(map(tuple, want[key].values))
+    # a second export refuses to overwrite
+    res = run("export", "--to", "taguette", *args, "-o", tg)
+    assert res.exit_code == 1 and "--force" in res.output
+    # NVivo target: UTF-16 offsets over CRLF text
+    nv = tmp_path / "nvivo.qdpx"
+    assert run("export", *args, "-o", nv, "--target", "nvivo").exit_code == 0
+    z = zipfile.ZipFile(nv)
+    src = [n for n in z.namelist() if n.startswith("Sources/")][0]
+    assert b"\r\n" in z.read(src)
+    assert json.loads((tmp_path / "nvivo.qdpx.manifest.json").read_text())["settings"][
+        "target"] == "nvivo"
+    res = run("export", *args, "-o", tmp_path / "x.qdpx", "--target", "dedoose")
+    assert res.exit_code == 1 and "nvivo" in res.output
+
+
+def test_issue_15_taguette_highlights_xlsx_import(tmp_path):
+    p = tmp_path / "highlights.xlsx"
+    pd.DataFrame({"id": ["2", "1"], "document": ["P1.odt", "P1.odt"], "tag": ["A", "B"],
+                  "content": ["second", "first"]}).to_excel(p, index=False)
+    res = run("import", p, "-o", tmp_path / "out", "--coder", "alice")
+    assert res.exit_code == 0, res.output
+    seg = pd.read_csv(tmp_path / "out" / "segments.csv")
+    assert seg["text"].tolist() == ["first", "second"]

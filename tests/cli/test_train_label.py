@@ -142,3 +142,47 @@ def test_ten_codings_warn_how_little_was_learnt(tmp_path):
               "-o", tmp_path / "m")
     assert res.exit_code == 0, res.output
     assert "warning: only 10 codings" in res.output and "prior" in res.output
+
+
+def test_decided_segments_train_suggest_and_label_the_whole_coding_issue13(trained, tmp_path):
+    # the review app's exports: decided_<coder>.csv (read, coded or not) and codings_<coder>.csv
+    out, _ = trained
+    segs = pd.read_csv(FIX / "segments.csv", keep_default_na=False)
+    human = pd.read_csv(FIX / "codings.csv", keep_default_na=False)
+    first = segs[segs["transcript_id"] == segs["transcript_id"].iloc[0]]
+    decided = tmp_path / "decided_ann.csv"
+    first[["segment_id"]].assign(coder="ann", decided_at="2026-12-01T10:00:00Z").to_csv(
+        decided, index=False)
+    mine = human[human["segment_id"].isin(first["segment_id"])].assign(coder="ann")
+    codings = tmp_path / "codings_ann.csv"
+    mine.to_csv(codings, index=False)
+    # suggest never proposes a decided segment, coded or not
+    res = run("suggest", "-m", out, "-s", FIX / "segments.csv", "--decided", decided,
+              "-n", "10", "-o", tmp_path / "next.csv")
+    assert res.exit_code == 0, res.output
+    assert not set(pd.read_csv(tmp_path / "next.csv")["segment_id"]) & set(first["segment_id"])
+    # label --skip-decided: the human's codes where decided, the model's elsewhere
+    whole = tmp_path / "whole.csv"
+    res = run("label", "-s", FIX / "segments.csv", "-m", out, "-o", whole, "--decided", decided,
+              "--codings", codings, "--skip-decided")
+    assert res.exit_code == 0, res.output
+    got = pd.read_csv(whole, keep_default_na=False)
+    ours = got[got["segment_id"].isin(first["segment_id"])]
+    assert (ours["source"] == "human").all() and (ours["coder"] == "ann").all()
+    assert sorted(ours["subtheme"]) == sorted(mine["subtheme"])
+    rest = got[~got["segment_id"].isin(first["segment_id"])]
+    assert len(rest) and (rest["source"] == "machine").all()
+    assert rest["priority"].between(0, 1).all()
+    # a decisions file naming an unknown segment stops with its row
+    bad = tmp_path / "decided_bad.csv"
+    pd.DataFrame({"segment_id": [first["segment_id"].iloc[0], "nope:9"]}).to_csv(bad, index=False)
+    res = run("train", "-s", FIX / "segments.csv", "-c", FIX / "codings.csv", "-b",
+              FIX / "codebook.csv", "-o", tmp_path / "m2", "--decided", bad)
+    assert res.exit_code == 1 and "decided_bad.csv:3" in res.output
+    assert not (tmp_path / "m2").exists()
+    # train with the decisions: only the decided segments count as read
+    res = run("train", "-s", FIX / "segments.csv", "-c", codings, "-b", FIX / "codebook.csv",
+              "-o", tmp_path / "m3", "--decided", decided)
+    assert res.exit_code == 0, res.output
+    card = json.loads((tmp_path / "m3" / "model_card.json").read_text())
+    assert card["training_data"]["n_segments_in_scope"] == len(first)

@@ -36,6 +36,13 @@ def agree_cli(
     bootstrap: int = typer.Option(1000, "--bootstrap", min=0,
                                   help="Bootstrap resamples for the 95% intervals (0: none)."),
     seed: int = seed_option(),
+    units: Path = typer.Option(
+        None, "--units", dir_okay=False,
+        help="Measure on these units only: a table with a segment_id column (or one column "
+             "of ids); codings of other segments are left out, not refused."),
+    both_coded: bool = typer.Option(
+        False, "--both-coded",
+        help="Measure on the transcripts every coder coded (needs --corpus)."),
     matrix: Path = typer.Option(None, "--matrix", dir_okay=False,
                                 help="Units x coders table: first column the unit id, "
                                      "empty cell = missing."),
@@ -80,17 +87,18 @@ def agree_cli(
             inputs = {"matrix": matrix}
         else:
             report, tables = _codings(files, corpus, codebook, level, coded_only, both,
-                                      cluster, bootstrap, seed)
-            inputs = {"codings": files, "corpus": corpus, "codebook": codebook}
+                                      cluster, bootstrap, seed, units, both_coded)
+            inputs = {"codings": files, "corpus": corpus, "codebook": codebook, "units": units}
         written = []
         if out is not None:
             settings = {"level": level if matrix is None else metric, "coded_only": coded_only,
+                        "both_coded": both_coded,
                         "both": both, "cluster": cluster, "bootstrap": bootstrap, "seed": seed,
                         "conventions": report.get("conventions")}
             written = _write(out, force, report, tables, inputs, settings,
                              time.perf_counter() - started)
     for w in caught:
-        if issubclass(w.category, UndefinedStatisticWarning):
+        if issubclass(w.category, (UndefinedStatisticWarning, agree.ManyCategoriesWarning)):
             warn(str(w.message))
     if as_json:
         typer.echo(io.json_dumps(report), nl=False)
@@ -114,6 +122,15 @@ def _read_codings(files, segments, book):
         if len(df) == 0:
             raise InputError("no codings: the coder coded nothing", path=p, row=2,
                              expected="one or more codings", got=0)
+        models = [c for c in dict.fromkeys(df["coder"].astype(str)) if c.startswith("model:")]
+        if len(models) > 1:
+            # e.g. fold-wise label outputs concatenated: each fold's model would become a
+            # coder of its own, and the report a table of that many coders.
+            raise InputError(f"one file holds {len(models)} model names; agreement would treat "
+                             "each as a coder of its own", path=p, column="coder",
+                             expected="one model per file (give each model its own file, or "
+                                      "one coder name to the whole file)",
+                             got=", ".join(models[:3]) + (", ..." if len(models) > 3 else ""))
         for coder in df["coder"].unique():
             if coder in seen:
                 raise InputError(f"coder {coder!r} appears in two files", path=p,
@@ -127,38 +144,59 @@ def _read_codings(files, segments, book):
     return pd.concat(frames, ignore_index=True), list(dict.fromkeys(expected))
 
 
-def _categories(book, level):
-    from themeassist import agree, tables
+def _read_units(path, segments):
+    from themeassist import io
+    from themeassist.errors import InputError
 
-    if book is None:
-        return None
-    if level == "theme":
-        cats = list(dict.fromkeys(book["theme"]))
-    elif level == "code":
-        cats = list(dict.fromkeys(tables.code_labels(book)))
+    with io.reading(path):
+        df = io.read_table(path)
+    if "segment_id" in df.columns:
+        ids = df["segment_id"].astype(str)
+    elif df.shape[1] == 1:
+        ids = df.iloc[:, 0].astype(str)
     else:
-        cats = sorted(set(book["valence"]) - {""})
-    return [*cats, agree.NONE]
+        raise InputError("a units table needs a segment_id column", path=path, row=1,
+                         expected="segment_id", got=", ".join(map(str, df.columns)))
+    if len(ids) == 0:
+        raise InputError("no units", path=path, row=2, expected="one or more segment ids", got=0)
+    if segments is not None:
+        bad = ~ids.isin(set(segments["segment_id"].astype(str)))
+        if bad.any():
+            i = int(bad.to_numpy().argmax())
+            raise InputError(f"unit not in the corpus ({int(bad.sum())} rows, first shown)",
+                             path=path, row=i + 2, column="segment_id",
+                             expected="a segment_id of the corpus", got=ids.iat[i])
+    return ids
 
 
-def _codings(files, corpus, codebook, level, coded_only, both, cluster, n_boot, seed):
+def _codings(files, corpus, codebook, level, coded_only, both, cluster, n_boot, seed,
+             units=None, both_coded=False):
     from themeassist import agree, io
+    from themeassist.errors import InputError
 
     segments = io.read_segments(corpus) if corpus is not None else None
     book = io.read_codebook(codebook) if codebook is not None else None
     codings, coders = _read_codings(files, segments, book)
-    kw = {"level": level, "n_boot": n_boot, "seed": seed,
-          "categories": _categories(book, level),
-          "cluster": None if cluster == "none" else cluster, "coders": coders}
-    report = agree.agreement_report(codings, segments, coded_only=coded_only, **kw)
+    if both_coded:
+        if segments is None:
+            raise InputError("--both-coded needs the corpus (--corpus)")
+        codings, segments = agree.restrict_units(codings, segments,
+                                                 agree.both_coded_units(codings, segments))
+    if units is not None:
+        codings, segments = agree.restrict_units(codings, segments, _read_units(units, segments))
+    kw = {"n_boot": n_boot, "seed": seed,
+          "categories": None if book is None else agree.level_categories(book, level),
+          "cluster": None if cluster == "none" else cluster}
+    # The units x coders data, built once and shared by the report and its tables.
+    data = agree.reliability_data(codings, segments, level, coded_only, coders)
+    report = agree.agreement_report(data, **kw)
     if both:
-        other = agree.agreement_report(codings, segments, coded_only=not coded_only, **kw)
+        other = agree.agreement_report(
+            agree.reliability_data(codings, segments, level, not coded_only, coders), **kw)
         report["alternative"] = {k: other[k] for k in _ALT_KEYS if k in other}
     tables = {
-        "disagreements.csv": agree.disagreements(codings, segments, level=level,
-                                                 coded_only=coded_only, coders=coders),
-        "confusion": agree.confusion(codings, segments, level=level, coded_only=coded_only,
-                                     coders=coders[:2]),
+        "disagreements.csv": agree.disagreements(data),
+        "confusion": agree.confusion(data, coders=coders[:2]),
     }
     return report, tables
 
@@ -215,6 +253,12 @@ def _table(report) -> str:
                      + (f"  ({reason})" if reason and report[name] is None else ""))
     if "q" in report:
         lines.append(f"q (Brennan-Prediger, AC1) = {report['q']} categories")
+    if report.get("multi_code_units"):
+        lines.append(f"{report['multi_code_units']} units carry several codes: alpha (MASI) "
+                     "compares the coders' sets of codes; the other coefficients count each "
+                     "combination as one category")
+    for note in report.get("notes") or []:
+        lines.append(f"note: {note}")
     alt = report.get("alternative")
     if alt:
         lines.append(f"other convention ({alt['convention']}, {alt['n_units']} units): "

@@ -14,6 +14,10 @@ from themeassist.cli._util import echo, force_option, user_errors
 def demo_cli(
     out: Path = typer.Option(Path("demo-output"), "--out", "-o", file_okay=False,
                              help="Output folder."),
+    seed: int = typer.Option(
+        None, "--seed", help="Seed of the run: every stage's seed (discover, train and the "
+                             "held-out labels, agree's bootstrap) derives from it, overriding "
+                             "the project's seed settings (default: the project's `seed`, 0)."),
     force: bool = force_option(),
 ) -> None:
     """Run the whole pipeline on the bundled sample project: four synthetic focus groups
@@ -29,6 +33,6 @@ def demo_cli(
     from themeassist import pipeline
 
     with user_errors():
-        result = pipeline.run_project(pipeline.demo_project(), out, force=force, progress=echo)
+        result = pipeline.run_project(pipeline.demo_project(), out, force=force, progress=echo, seed=seed)
     echo(f"done in {result.timings['total']:.0f} s; outputs in {result.out.resolve()}; "
          f"open {(result.out / 'report.html').resolve()}")

@@ -62,7 +62,6 @@ def discover_cli(
         from themeassist import discover, io
         from themeassist.embed import Embedder
         from themeassist.errors import InputError, LittleDataWarning
-        from themeassist.report import discover_figures as figs
 
         started = time.perf_counter()
         if codebook_first and codebook is None:
@@ -90,13 +89,8 @@ def discover_cli(
         diag = dict(result.diagnostics)
         timings = {"embed": round(t_embed, 3), **diag.pop("timings", {})}
         with io.OutputDir(out, force=force, planned=OUTPUTS) as staged:
-            staged.table(result.candidates, "candidates.csv")
-            staged.table(result.assignments, "assignments.csv")
-            staged.text(figs.candidates_markdown(result.candidates, diag), "candidates.md")
-            staged.text(figs.map_html(result.candidates, result.assignments, segments,
-                                      title=f"Candidate subthemes: {corpus.name}"), "map.html")
-            staged.figure(figs.size_chart(result.candidates), "sizes")
-            staged.json(diag, "discovery.json")
+            io.write_discovery(staged, result.candidates, result.assignments, diag, segments,
+                               title=f"Candidate subthemes: {corpus.name}")
             timings["total"] = round(time.perf_counter() - started, 3)
             staged.json(io.manifest(
                 "discover",
@@ -105,8 +99,8 @@ def discover_cli(
                 outputs=OUTPUTS,
                 extra={"method": discover.METHOD},
                 timings=timings), "manifest.json")
-    share = diag["outlier_share_after"]
-    ari = diag["ari_between_runs"]["mean"]
+    numbers = discover.headline(diag)
+    share, ari = numbers["outlier_share"], numbers["ari_mean"]
     echo(f"{diag['n_candidates']} candidates from {diag['n_clustered']} of "
          f"{diag['n_segments']} segments ({diag['n_set_aside']} set aside); "
          f"{100 * share:.1f}% unassigned"

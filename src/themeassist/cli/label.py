@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 
 from themeassist.cli._app import app
-from themeassist.cli._util import echo, force_option, user_errors, warn
+from themeassist.cli._util import decided_option, echo, force_option, user_errors, warn
 
 
 @app.command("label")
@@ -68,6 +68,16 @@ def label_cli(
         help="Stop at the first malformed transcript instead of reporting and skipping it."),
     progress: bool = typer.Option(True, "--progress/--no-progress",
                                   help="Progress bar on stderr (segments, rate, time left)."),
+    decided: Path = decided_option(),
+    codings: Path = typer.Option(
+        None, "--codings", "-c", dir_okay=False,
+        help="With --skip-decided: the human's codings (e.g. codings_<coder>.csv of "
+             "themeassist review)."),
+    skip_decided: bool = typer.Option(
+        False, "--skip-decided",
+        help="Write the whole coding: the human's codes on the --decided segments, the "
+             "model's elsewhere (a 'source' column says which). Needs --corpus, --decided "
+             "and --codings."),
     force: bool = force_option(),
 ) -> None:
     """Pre-label segments with theme, valence, subtheme and a calibrated confidence.
@@ -89,6 +99,11 @@ def label_cli(
         from themeassist.config import load_project, load_questions
         from themeassist.errors import ConfigError
 
+        if skip_decided or decided is not None or codings is not None:
+            result = _label_whole_coding(corpus, inputs, model_dir, out, decided, codings,
+                                         skip_decided, threshold, all_segments, force)
+            echo(result)
+            return
         items = list(inputs or [])
         if corpus is not None and items:
             raise ConfigError("give either --corpus or transcripts, not both")
@@ -147,3 +162,44 @@ def label_cli(
     echo(f"labelled {result.coded} of {result.segments} segments{files} ({result.codings} "
          f"rows, {result.review} need review) with {result.model} in {result.seconds:.0f} s "
          f"({result.rate:.0f} segments/s{resumed}); wrote {out}")
+
+
+def _label_whole_coding(corpus, inputs, model_dir, out, decided, codings, skip_decided,
+                        threshold, all_segments, force) -> str:
+    """``label --skip-decided``: human where decided, machine elsewhere, in one table."""
+    import time
+
+    from themeassist import batch, io, tables
+    from themeassist.errors import ConfigError
+    from themeassist.review import engine
+
+    if not skip_decided:
+        raise ConfigError("--decided and --codings go with --skip-decided (the whole coding)")
+    if corpus is None or inputs:
+        raise ConfigError("--skip-decided needs --corpus segments.csv (not transcript files)")
+    if decided is None or codings is None:
+        raise ConfigError("--skip-decided needs --decided FILE and --codings FILE")
+    started = time.perf_counter()
+    io._check_writable(Path(out), force)
+    model, embedder = batch.load_labeller(str(model_dir), cache=True)
+    segments = io.read_segments(corpus)
+    read = io.read_decisions(decided, segments)["segment_id"].unique().tolist()
+    human = io.read_codings(codings, model.codebook_, segments)
+    emb = embedder.embed(segments["text"].tolist())
+    machine = model.predict_codings(segments, emb, threshold=threshold,
+                                    all_segments=all_segments)
+    whole = engine.whole_coding(machine, human, read)
+    tables.validate_codings(whole[whole["theme"] != ""] if all_segments else whole,
+                            model.codebook_, segments)
+    io.write_table(whole, out, force=force)
+    io.write_json(io.manifest(
+        "label", inputs={"corpus": corpus, "decided": decided, "codings": codings,
+                         "model": [Path(model_dir) / "model_card.json"]},
+        settings={"threshold": model.threshold_ if threshold is None else threshold,
+                  "all_segments": all_segments, "skip_decided": True},
+        outputs=[out], extra={"model": model.name_},
+        timings={"total_seconds": round(time.perf_counter() - started, 2)}),
+        batch.manifest_path(out), force=True)
+    n_h = int((whole["source"] == "human").sum())
+    return (f"wrote the whole coding of {len(segments)} segments to {out}: {n_h} human codes on "
+            f"{len(read)} decided segments, {len(whole) - n_h} machine rows elsewhere")

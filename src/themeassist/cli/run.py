@@ -16,6 +16,10 @@ def run_cli(
                                   help="Project file (YAML): see configs/template.yaml."),
     out: Path = typer.Option(None, "--out", "-o", file_okay=False,
                              help="Output folder (default: the project's `output`)."),
+    seed: int = typer.Option(
+        None, "--seed", help="Seed of the run: every stage's seed (discover, train and the "
+                             "held-out labels, agree's bootstrap) derives from it, overriding "
+                             "the project's seed settings (default: the project's `seed`, 0)."),
     force: bool = force_option(),
 ) -> None:
     """Run every stage on a project: ingest, discover, train (with grouped cross-validated
@@ -32,5 +36,5 @@ def run_cli(
 
     with user_errors():
         project = load_project(config)
-        result = pipeline.run_project(project, out, force=force, progress=echo)
+        result = pipeline.run_project(project, out, force=force, progress=echo, seed=seed)
     echo(f"done in {result.timings['total']:.0f} s; open {result.out / 'report.html'}")

@@ -66,11 +66,10 @@ def stats_cli(
         table = io.read_codings(codings, book, segments)
         coders = list(dict.fromkeys(table["coder"]))
         results, messages = {}, []
-        for coder in coders:
+        for coder, frame in stats.by_coder(table):
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", UndefinedStatisticWarning)
-                results[coder] = stats.run(table[table["coder"] == coder].reset_index(drop=True),
-                                           book, segments, dedup_scope.value,
+                results[coder] = stats.run(frame, book, segments, dedup_scope.value,
                                            exclude_review=exclude_review)
             prefix = f"{coder}: " if len(coders) > 1 else ""
             messages += [prefix + str(w.message) for w in caught]

@@ -39,12 +39,13 @@ def suggest_cli(
     Example: themeassist suggest -m model/ -s segments.csv -c human.csv -n 20
     """
     with user_errors():
-        from themeassist import classify, io, modelstore
-        from themeassist.embed import Embedder
+        from themeassist import batch, classify, io
 
         if out is not None:
             io._check_writable(out, force)
-        model = modelstore.load_model(model_dir)
+        # The embedding path of `label`: the model's own embedder (sentence-transformer or
+        # static), checked against the model, with the embedding cache.
+        model, embedder = batch.load_labeller(str(model_dir), cache=True)
         segments = io.read_segments(corpus)
         coded = []
         if codings is not None:
@@ -53,9 +54,7 @@ def suggest_cli(
             # read and left uncoded counts as decided too: never suggested again
             read = io.read_decisions(decided, segments)["segment_id"].unique()
             coded = sorted(set(coded) | set(read))
-        embedder = Embedder(model.embedding_source_, show_progress=True)
-        modelstore.check_compatible(model, embedding_model=embedder.model_id)
-        emb = embedder.embed(segments["text"].tolist())
+        emb = batch.embed_texts(embedder, segments["text"].tolist())
         picks = classify.suggest(model, segments, emb, n=n, coded_ids=coded, seed=seed)
         if out is not None:
             io.write_table(picks, out, force=force)

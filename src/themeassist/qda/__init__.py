@@ -33,24 +33,30 @@ def _taguette_db(path, **kw):
     return read_taguette_db(path, segment_unit=kw.get("segment_unit", "paragraph"))
 
 
-def _taguette_csv(path, **kw):
-    from themeassist.qda.taguette import read_taguette_csv
+def _taguette_table(path, **kw):
+    from themeassist.qda.taguette import read_taguette_table
 
-    return read_taguette_csv(path, coder=kw.get("coder") or "taguette")
+    return read_taguette_table(path, coder=kw.get("coder") or "taguette")
 
 
-#: Extension -> importer (REFI-QDA project and codebook, Taguette database and highlights CSV).
+#: Extension -> importer (REFI-QDA project and codebook; Taguette database, highlights CSV or
+#: XLSX, codebook CSV).
 IMPORTERS = {
     ".qdpx": _qdpx,
     ".qdc": _qdc,
     ".sqlite3": _taguette_db,
     ".sqlite": _taguette_db,
     ".db": _taguette_db,
-    ".csv": _taguette_csv,
+    ".csv": _taguette_table,
+    ".xlsx": _taguette_table,
 }
 
-#: Extension -> export format.
-EXPORTERS = (".qdpx", ".qdc")
+#: Export formats: ``--to`` -> what is written (see ``themeassist qda export --help``).
+EXPORTERS = {
+    "refi": "a .qdpx project or a .qdc codebook (REFI-QDA: NVivo, ATLAS.ti, MAXQDA, QualCoder)",
+    "taguette": "a folder with codebook.csv (Taguette's 'Import a codebook') and "
+                "project.sqlite3 (Taguette's 'Import a project')",
+}
 
 
 def import_file(path: str | Path, **options) -> dict:

@@ -207,25 +207,32 @@ def map_code_tree(codes: pd.DataFrame) -> pd.DataFrame:
 
     - the top-level code is the **theme**;
     - a level named Success(es) or Challenge(s) (:data:`VALENCE_NAMES`, any case) sets the
-      **valence** and is dropped from the path; it may sit below the theme
-      (Theme > Challenges > X) or above it (Challenges > Theme > X);
+      **valence** and is dropped from the path when it is a *branch*: it sits at the top
+      (Challenges > Theme > X) or directly below the theme (Theme > Challenges > X) and has
+      codes below it. A valence word anywhere else, or on a leaf (``Outcomes > Success``), is
+      an ordinary name and stays in the subtheme;
     - the rest of the path below the theme, joined with ``" > "``, is the **subtheme**
       (Theme > A > B gives subtheme ``"A > B"``);
     - a top-level code with no children (a flat code list, e.g. Taguette tags) is its own
-      theme and its own subtheme;
+      theme and its own subtheme; so is a top-level code marked ``flat`` (themeassist wrote
+      it as a flat code, and a QDA tool has since added sub-codes below it: the flat code is
+      kept, not dissolved into theme-level coding);
     - codes with a subtheme enter the codebook (non-codable ones only when they are leaves);
       coding on a theme or a valence node becomes a theme-level code (empty subtheme and valence).
+
+    The walk is iterative: trees of any depth are mapped without recursion.
 
     Parameters
     ----------
     codes : DataFrame
         ``code_id``, ``name``, ``parent_id`` (``""`` at the top), ``codable`` (bool),
-        ``description``; parents listed before children.
+        ``description``, optional ``flat`` (bool); parents listed before children.
 
     Returns
     -------
     DataFrame
-        The input with ``path``, ``theme``, ``valence``, ``subtheme`` and ``in_codebook``.
+        The input with ``path``, ``theme``, ``valence``, ``subtheme``, ``in_codebook`` and
+        ``top_id`` (the code's top-level ancestor).
 
     Examples
     --------
@@ -238,30 +245,53 @@ def map_code_tree(codes: pd.DataFrame) -> pd.DataFrame:
     [('Funding', '', '', False), ('Funding', '', '', False),
      ('Funding', 'challenge', 'Short', True), ('Tag', '', 'Tag', True)]
     """
-    names = dict(zip(codes["code_id"], codes["name"]))
+    names = {k: str(v).strip() for k, v in zip(codes["code_id"], codes["name"])}
     parents = dict(zip(codes["code_id"], codes["parent_id"]))
+    flat = (dict(zip(codes["code_id"], codes["flat"].astype(bool)))
+            if "flat" in codes else {})
     has_children = set(codes["parent_id"]) - {""}
+    # paths are built top-down from the parent's path (parents first), iteratively
+    path_of: dict[str, list[str]] = {}
+    top_of: dict[str, str] = {}
     rows = []
     for cid, codable in zip(codes["code_id"], codes["codable"]):
-        path, node = [], cid
-        seen = set()
-        while node:
-            if node in seen:
-                raise InputError("code tree has a cycle", got=names.get(node))
-            seen.add(node)
-            path.append(str(names[node]).strip())
-            node = parents.get(node, "")
-        path.reverse()
-        theme, valence, subtheme = split_path(path, leaf=cid not in has_children)
-        in_book = bool(subtheme) and (bool(codable) or cid not in has_children)
-        rows.append((PATH_SEP.join(path), theme, valence, subtheme, in_book))
-    mapped = pd.DataFrame(rows, columns=["path", "theme", "valence", "subtheme", "in_codebook"],
-                          index=codes.index)
+        parent = parents.get(cid, "")
+        if parent and parent in path_of:
+            path = [*path_of[parent], names[cid]]
+        else:
+            path, node, seen = [], cid, set()
+            while node:
+                if node in seen:
+                    raise InputError("code tree has a cycle", got=names.get(node))
+                seen.add(node)
+                path.append(names.get(node, node))
+                node = parents.get(node, "")
+            path.reverse()
+        path_of[cid] = path
+        top = top_of.get(parent, parent) if parent else cid
+        if parent and parent not in top_of:  # parent listed after its child: walk up
+            top, seen = cid, {cid}
+            while parents.get(top, ""):
+                top = parents[top]
+                if top in seen:
+                    raise InputError("code tree has a cycle", got=names.get(top))
+                seen.add(top)
+        top_of[cid] = top
+        leaf = cid not in has_children
+        if len(path) == 1 and flat.get(cid, False):
+            leaf = True
+        theme, valence, subtheme = split_path(path, leaf=leaf)
+        in_book = bool(subtheme) and (bool(codable) or leaf)
+        rows.append((PATH_SEP.join(path), theme, valence, subtheme, in_book, top))
+    mapped = pd.DataFrame(rows, columns=["path", "theme", "valence", "subtheme", "in_codebook",
+                                         "top_id"], index=codes.index)
     return pd.concat([codes, mapped], axis=1)
 
 
 def split_path(path: list[str], *, leaf: bool = True) -> tuple[str, str, str]:
     """(theme, valence, subtheme) of one code path, by the rules of :func:`map_code_tree`.
+
+    ``leaf`` says whether the code at the end of ``path`` has no sub-codes.
 
     Examples
     --------
@@ -271,11 +301,17 @@ def split_path(path: list[str], *, leaf: bool = True) -> tuple[str, str, str]:
     ('Funding', 'success', 'Grant')
     >>> split_path(["Tag"])
     ('Tag', '', 'Tag')
+    >>> split_path(["Outcomes", "Success"])
+    ('Outcomes', '', 'Success')
+    >>> split_path(["Challenges", "success", "Overcome"])
+    ('success', 'challenge', 'Overcome')
     """
     valence, rest = "", []
-    for name in path:
+    last = len(path) - 1
+    for i, name in enumerate(path):
         key = name.casefold()
-        if not valence and key in VALENCE_NAMES and len(path) > 1:
+        branch = i <= 1 and (i < last or not leaf) and len(path) > 1
+        if not valence and key in VALENCE_NAMES and branch:
             valence = VALENCE_NAMES[key]
         else:
             rest.append(name)
@@ -288,6 +324,48 @@ def split_path(path: list[str], *, leaf: bool = True) -> tuple[str, str, str]:
     return theme, valence, subtheme
 
 
+def _tf(v) -> str:
+    return "true" if bool(v) else "false"
+
+
+def _piece(text: str, pa: int, pb: int, a: int, b: int) -> str:
+    """The part ``a..b`` of paragraph ``pa..pb`` as ``start-end`` in the paragraph's NFC text;
+    ``""`` when it covers the whole paragraph."""
+    a, b = max(a, pa), min(b, pb)
+    if a <= pa and b >= pb:
+        return ""
+    nfc = lambda t: len(unicodedata.normalize("NFC", t))
+    return f"{nfc(text[pa:a])}-{nfc(text[pa:b])}"
+
+
+def _join_pieces(*spans: str) -> str:
+    pieces = {tuple(int(x) for x in p.split("-")) for s in spans for p in s.split(";") if p}
+    return ";".join(f"{x}-{y}" for x, y in sorted(pieces))
+
+
+def parse_span(span: str, length: int) -> list[tuple[int, int]]:
+    """``"3-9;12-20"`` -> [(3, 9), (12, 20)] clipped to ``length``; ``""`` -> the whole text.
+
+    Examples
+    --------
+    >>> parse_span("", 5), parse_span("1-3;4-9", 5)
+    ([(0, 5)], [(1, 3), (4, 5)])
+    """
+    if not str(span or "").strip():
+        return [(0, length)]
+    out = []
+    for part in str(span).split(";"):
+        try:
+            x, y = (int(v) for v in part.split("-"))
+        except ValueError:
+            raise InputError("bad span", expected="start-end code-point ranges, ';' between",
+                             got=span) from None
+        x, y = max(0, min(x, length)), max(0, min(y, length))
+        if y > x:
+            out.append((x, y))
+    return out or [(0, length)]
+
+
 def _report_row(sel, **kw) -> dict:
     row = {c: "" for c in REPORT_COLUMNS}
     for c in ("source", "selection_id", "coding_id", "coder", "code", "start", "end"):
@@ -298,7 +376,8 @@ def _report_row(sel, **kw) -> dict:
 
 def build_tables(sources: list[Source], codes: pd.DataFrame, selections: pd.DataFrame, *,
                  unit: str = "codepoint", segment_unit: str = "paragraph",
-                 confidence: pd.DataFrame | None = None) -> dict:
+                 confidence: pd.DataFrame | None = None,
+                 not_kept: list[str] | None = None) -> dict:
     """Map coded selections onto segments and return the themeassist tables and a report.
 
     Parameters
@@ -319,7 +398,16 @@ def build_tables(sources: list[Source], codes: pd.DataFrame, selections: pd.Data
         per distinct span), as when coders highlighted sentences.
     confidence : DataFrame, optional
         ``coding_id``, ``confidence``, ``needs_review`` to attach to codings (themeassist's
-        own sidecar).
+        own sidecar, or the selections' Descriptions).
+    not_kept : list of str, optional
+        What the reader already knows it could not keep (Sets, notes, non-text files, ...);
+        returned in ``summary["not_kept"]`` with what this function adds.
+
+    Codings gain ``span`` (paragraph mode, only when a selection does not cover its whole
+    paragraph: the covered ``start-end`` code-point ranges of the segment's text, ``;``
+    between several) and ``selected_by`` (only when the selection's user differs from the
+    coding's). The codebook gains ``qda_path``, ``qda_codable``, ``theme_description`` and
+    ``theme_codable`` so that an export rebuilds the tool's tree as it was.
 
     Returns
     -------
@@ -401,7 +489,7 @@ def build_tables(sources: list[Source], codes: pd.DataFrame, selections: pd.Data
     span_arrays = {k: (np.array([p[0] for p in v], dtype=np.int64),
                        np.array([p[1] for p in v], dtype=np.int64)) for k, v in seg_index.items()}
     codings: list[dict] = []
-    seen: dict[tuple, str] = {}
+    seen: dict[tuple, int] = {}
     for sel, src, a, b, code in resolved:
         spans = seg_index.get(src.source_id, [])
         if segment_unit == "selection":
@@ -430,15 +518,25 @@ def build_tables(sources: list[Source], codes: pd.DataFrame, selections: pd.Data
         if kind == "spanning":
             notes.append(f"spans {len(hit)} paragraphs; coded on each")
         triple = (code["theme"], code["valence"], code["subtheme"])
-        for _, _, segid in hit:
+        selected_by = str(sel.get("selected_by") or "")
+        for pa, pb, segid in hit:
+            piece = _piece(src.text, pa, pb, a, b) if segment_unit == "paragraph" else ""
             key = (segid, sel["coder"], *triple)
             if key in seen:
-                notes.append(f"{segid} already had this code from selection {seen[key]}")
+                row = codings[seen[key]]
+                if row["span"] and piece:  # a second partial selection: keep both boundaries
+                    row["span"] = _join_pieces(row["span"], piece)
+                elif row["span"]:  # this one covers the whole paragraph
+                    row["span"] = ""
+                notes.append(f"{segid} already had this code from selection "
+                             f"{row['selection_id']}")
                 continue
-            seen[key] = sel["selection_id"]
+            seen[key] = len(codings)
             codings.append({"segment_id": segid, "coder": sel["coder"], "theme": triple[0],
                             "valence": triple[1], "subtheme": triple[2],
-                            "coding_id": sel["coding_id"]})
+                            "coding_id": sel["coding_id"], "selection_id": sel["selection_id"],
+                            "span": piece,
+                            "selected_by": selected_by if selected_by != sel["coder"] else ""})
         report.append(_report_row(sel, status="imported", kind=kind,
                                   segments=";".join(s for _, _, s in hit),
                                   reason="; ".join(notes)))
@@ -448,10 +546,14 @@ def build_tables(sources: list[Source], codes: pd.DataFrame, selections: pd.Data
         seg_rows, columns=list(dict.fromkeys(["segment_id", "transcript_id", "position", "text",
                                               *(k for r in seg_rows for k in r)]))))
     codings_df = pd.DataFrame(codings, columns=["segment_id", "coder", "theme", "valence",
-                                                "subtheme", "coding_id"])
+                                                "subtheme", "coding_id", "selection_id", "span",
+                                                "selected_by"])
     if confidence is not None and len(codings_df):
         codings_df = codings_df.merge(confidence, on="coding_id", how="left")
-    codings_df = codings_df.drop(columns="coding_id")
+    codings_df = codings_df.drop(columns=["coding_id", "selection_id"])
+    for col in ("span", "selected_by"):  # only when they carry something
+        if not (codings_df[col] != "").any():
+            codings_df = codings_df.drop(columns=col)
     # canonical order (segment order, coder, code) so a round trip gives the same bytes
     seg_order = {sid: i for i, sid in enumerate(segments["segment_id"])}
     codings_df = (codings_df.assign(_o=codings_df["segment_id"].map(seg_order))
@@ -462,12 +564,23 @@ def build_tables(sources: list[Source], codes: pd.DataFrame, selections: pd.Data
                                               if c in codings_df])
     book = codes[codes["in_codebook"]]
     book = book.drop_duplicates(["theme", "valence", "subtheme"])
+    top_desc = dict(zip(codes["code_id"], codes["description"]))
+    top_codable = dict(zip(codes["code_id"], codes["codable"].astype(bool)))
     codebook = pd.DataFrame({"theme": book["theme"], "valence": book["valence"],
                              "subtheme": book["subtheme"], "description": book["description"],
-                             "qda_path": book["path"]})
+                             "qda_path": book["path"],
+                             "qda_codable": book["codable"].astype(bool).map(_tf),
+                             "theme_description": book["top_id"].map(top_desc).fillna(""),
+                             "theme_codable": book["top_id"].map(top_codable).map(_tf)})
     codebook = tables.validate_codebook(codebook) if len(codebook) else codebook
     codings_df = tables.validate_codings(codings_df, codebook if len(codebook) else None,
                                          segments)
+    not_kept = list(not_kept or [])
+    kept_desc = set(book["code_id"]) | set(book["top_id"])
+    for cid, path, desc in zip(codes["code_id"], codes["path"], codes["description"]):
+        if desc and cid not in kept_desc:
+            not_kept.append(f"description of code {path!r}: the code is not a codebook entry "
+                            "(a valence branch or a non-codable intermediate code)")
     rep = pd.DataFrame(report, columns=list(REPORT_COLUMNS))
     summary = {
         "sources": len(sources),
@@ -486,6 +599,7 @@ def build_tables(sources: list[Source], codes: pd.DataFrame, selections: pd.Data
         "coders": sorted(codings_df["coder"].unique().tolist()),
         "offset_unit": unit,
         "segment_unit": segment_unit,
+        "not_kept": not_kept,
     }
     return {"segments": segments, "codings": codings_df, "codebook": codebook,
             "report": rep, "summary": summary}

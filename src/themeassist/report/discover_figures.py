@@ -181,10 +181,13 @@ def candidates_markdown(candidates: pd.DataFrame, diagnostics: dict | None = Non
     d = diagnostics or {}
     if d:
         aside = ", ".join(f"{v} {k}" for k, v in d.get("set_aside", {}).items() if v)
-        ari = (d.get("ari_between_runs") or {}).get("mean")
+        from themeassist.discover import headline
+
+        numbers = headline(d)
+        ari = numbers["ari_mean"]
         lines += [f"{d.get('n_clustered')} of {d.get('n_segments')} segments clustered"
                   + (f" (set aside: {aside})" if aside else "")
-                  + f"; {100 * d.get('outlier_share_after', 0):.1f}% left unassigned"
+                  + f"; {100 * (numbers['outlier_share'] or 0):.1f}% left unassigned"
                   + (f"; adjusted Rand index between runs {ari:.2f}" if ari is not None else "")
                   + ".", ""]
     for row in candidates.itertuples(index=False):

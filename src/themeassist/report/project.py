@@ -23,8 +23,8 @@ def _num(v, digits: int = 2) -> str:
 
 
 def build_report(project, result) -> str:
-    """The whole report for a :class:`themeassist.pipeline.RunResult`."""
-    d = result.data
+    """The whole report for a :class:`themeassist.pipeline.RunResult` (its typed stages)."""
+    d = result
     rep = Report(
         title=f"themeassist report: {project.name}",
         subtitle=("First-pass thematic analysis with machine pre-labels, measured against "
@@ -44,37 +44,39 @@ def build_report(project, result) -> str:
 
 def _glance(d) -> Section:
     s = Section("glance", "The project at a glance")
-    seg = d["segments"]
+    seg = d.segments
     part = seg[seg["role"] != "facilitator"]
     speakers = part.loc[part["speaker"] != "", ["transcript_id", "speaker"]].drop_duplicates()
     cards = {"transcripts": seg["transcript_id"].nunique(), "participants": len(speakers),
              "segments": len(seg), "participant segments": len(part)}
-    human = d["human"]
-    for c in d["human_coders"]:
+    human = d.human
+    for c in d.human_coders:
         cards[f"codes by {c}"] = int((human["coder"] == c).sum())
-    if d.get("machine") is not None:
-        cards["machine codes"] = len(d["machine"])
+    if d.machine is not None:
+        cards["machine codes"] = len(d.machine)
     s.add("cards", cards)
-    summary = d["ingest_summary"].drop(columns=[c for c in ("file",) if c in d["ingest_summary"]])
+    summary = d.ingest_summary.drop(columns=[c for c in ("file",) if c in d.ingest_summary])
     s.add("table", summary, "Ingest summary, one row per transcript.")
-    s.add("note", f"Embedding model: {d.get('embedding_model')}. Codebook: "
-                  f"{d['codebook']['theme'].nunique()} themes, {len(d['codebook'])} codes.")
+    s.add("note", f"Embedding model: {d.embedding_model}. Codebook: "
+                  f"{d.codebook['theme'].nunique()} themes, {len(d.codebook)} codes.")
     return s
 
 
 def _candidates(d) -> Section:
     s = Section("candidates", "Candidate subthemes (inductive discovery)")
-    cand = d.get("candidates")
-    if cand is None:
+    if d.discovery is None:
         s.skipped = "discovery did not run"
         return s
-    diag = d.get("discovery", {})
+    cand, diag = d.discovery.candidates, d.discovery.diagnostics or {}
     bits = [f"{len(cand)} candidate subthemes from {diag.get('n_clustered', '?')} participant "
             "segments"]
+    from themeassist.discover import headline
+
+    numbers = headline(diag)
     for key, label in (("outlier_share", "left unassigned"),
                        ("ari_mean", "mean adjusted Rand index between runs")):
-        if isinstance(diag.get(key), (int, float)):
-            bits.append(f"{label}: {diag[key]:.2f}")
+        if numbers[key] is not None:
+            bits.append(f"{label}: {numbers[key]:.2f}")
     s.add("text", "; ".join(bits) + ". Candidates are proposals for a researcher to name, "
           "merge or reject, not findings.")
     from themeassist.report import discover_figures
@@ -98,7 +100,7 @@ def _candidates(d) -> Section:
 
 def _model(d) -> Section:
     s = Section("model", "The model card")
-    model = d.get("model")
+    model = d.model
     if model is None:
         s.skipped = "no model was trained"
         return s
@@ -107,7 +109,7 @@ def _model(d) -> Section:
     s.add("text", f"Model {model.name_}, on embeddings {model.embedding_model_}; default "
                   f"confidence threshold {_num(model.threshold_)} (labels below it are marked "
                   "needs review). Trained on coder "
-                  f"{d.get('primary_coder') or '(none: zero-shot from the codebook text)'}.")
+                  f"{d.training.primary_coder or '(none: zero-shot from the codebook text)'}.")
     ev = model.evaluation_ or {}
     levels = ev.get("levels") or {}
     rows = []
@@ -127,16 +129,16 @@ def _model(d) -> Section:
     else:
         s.add("note", "No cross-validated evaluation (needs human coding of two or more "
                       "transcripts).")
-    if d.get("held_out"):
+    if d.labels is not None and d.labels.held_out:
         s.add("note", "machine.csv holds held-out labels: each coded transcript was labelled "
                       "by a model trained on the other transcripts only ("
-                      + ", ".join(d["held_out"]) + ").")
+                      + ", ".join(d.labels.held_out) + ").")
     return s
 
 
 def _agreement(d) -> Section:
     s = Section("agreement", "Agreement between coders")
-    reps = d.get("agreement") or {}
+    reps = d.agreement or {}
     if not reps:
         s.skipped = "no human coding to compare the machine with"
         return s
@@ -144,22 +146,24 @@ def _agreement(d) -> Section:
 
     names = ["percent_agreement", "cohen_kappa", "scott_pi", "fleiss_kappa",
              "krippendorff_alpha", "gwet_ac1", "brennan_prediger"]
+    if any(item.report.get("multi_code_units") for item in reps.values()):
+        names.append("masi_alpha")  # set agreement, for units with several codes
     rows = []
     for item in reps.values():
-        r = item["report"]
-        row = {"coders": f"{item['a']} vs {item['b']}", "units": r.get("n_units")}
+        r = item.report
+        row = {"coders": f"{item.a} vs {item.b}", "units": r.get("n_units")}
         for n in names:
             ci = (r.get("ci") or {}).get(n)
             row[n] = _num(r.get(n)) + (f" [{_num(ci[0])}, {_num(ci[1])}]" if ci else "")
         rows.append(row)
-    level = next(iter(reps.values()))["report"].get("level")
+    level = next(iter(reps.values())).report.get("level")
     s.add("table", pd.DataFrame(rows), f"Coefficients at the {level} level with 95% bootstrap "
           "intervals; units are the participants' segments of the transcripts both coders "
           "coded; an uncoded segment counts as the category 'none'.")
     for item in reps.values():
-        a, b, r = item["a"], item["b"], item["report"]
+        a, b, r = item.a, item.b, item.report
         s.add("heading", f"{a} vs {b}")
-        conf = item["confusion"]
+        conf = item.confusion
         if conf is not None and len(conf):
             s.add("figure", _png(agree_figures.confusion_heatmap(conf, title=f"{a} vs {b}")),
                   "Confusion matrix (rows: first coder, columns: second).")
@@ -167,7 +171,7 @@ def _agreement(d) -> Section:
         if len(per_code):
             s.add("table", per_code.head(25), "Per code: how often each coder used it, and "
                   "their agreement on it.")
-        dis = item["disagreements"]
+        dis = item.disagreements
         if dis is not None and len(dis):
             s.add("table", dis.head(10), "Disagreements, the machine's most confident first: "
                   "the agenda for a reconciliation meeting (all in disagreements.csv).")
@@ -176,13 +180,13 @@ def _agreement(d) -> Section:
 
 def _stats(d) -> Section:
     s = Section("stats", "The study's statistics, human and machine side by side")
-    results = d.get("stats") or {}
+    results = d.statistics.results if d.statistics is not None else {}
     if not results:
         s.skipped = "no coding"
         return s
     from themeassist.report import stats_figures
 
-    comp = d.get("comparison")
+    comp = d.statistics.comparison
     if comp:
         for line in str(comp["verdict"]).split(" | "):
             s.add("verdict", line)
@@ -227,26 +231,26 @@ def _stats(d) -> Section:
 
 
 def _methods(project, result) -> Section:
-    d = result.data
+    d = result
     s = Section("methods", "Methods paragraph (adapt for your paper)")
-    model = d.get("model")
+    model = d.model
     versions = io.package_versions()
-    n_tr = d["segments"]["transcript_id"].nunique()
-    coders = d["human_coders"]
+    n_tr = d.segments["transcript_id"].nunique()
+    coders = d.human_coders
     text = (
         f"Transcripts of {n_tr} focus groups were segmented into paragraphs within speaker "
         f"turns and each paragraph assigned to the question it answered (themeassist "
         f"{__version__}). Paragraphs were embedded with the sentence-transformers model "
-        f"{d.get('embedding_model')} on a local computer; no data left it. Candidate "
+        f"{d.embedding_model} on a local computer; no data left it. Candidate "
         f"subthemes were proposed inductively by reducing the embeddings with UMAP and "
-        f"clustering them (seed {project.discover.seed}, {project.discover.runs} runs for "
+        f"clustering them (seed {project.seed_of('discover')}, {project.discover.runs} runs for "
         f"stability), and described with class-based TF-IDF keywords and representative "
         f"quotations. ")
     if model is not None and coders:
         text += (
             f"A classifier (logistic regression on the embeddings with the question and "
             f"neighbouring paragraphs as context, probabilities calibrated on held-out data) "
-            f"was trained on coder {d.get('primary_coder')}'s coding against the codebook "
+            f"was trained on coder {d.training.primary_coder}'s coding against the codebook "
             f"and evaluated by cross-validation grouped by focus group; each focus group was "
             f"pre-labelled by a model that had not seen it. Labels with a confidence below "
             f"{_num(model.threshold_)} were marked for review. Agreement between the machine "

@@ -705,6 +705,54 @@ def machine_codings(pred: Predictions, codebook: pd.DataFrame, coder: str = "mod
     return pd.DataFrame(rows, columns=list(tables.CODING_COLUMNS))
 
 
+def whole_coding(machine: pd.DataFrame, human: pd.DataFrame | None,
+                 decided_ids: Iterable[str]) -> pd.DataFrame:
+    """The whole coding: the human's codes where they decided, the machine's elsewhere.
+
+    Parameters
+    ----------
+    machine : DataFrame
+        A codings table from the model (``label``), for the whole corpus.
+    human : DataFrame or None
+        The human's codings.
+    decided_ids : iterable of str
+        The segments the human has read; a coded segment counts as read.
+
+    Returns
+    -------
+    DataFrame
+        One codings table, the machine's rows of decided segments replaced by the human's,
+        with a ``source`` column (``human`` / ``machine``). Human rows keep their coder,
+        and have confidence 1, ``needs_review`` false and priority 0: a decision is not
+        reviewed again.
+
+    Examples
+    --------
+    >>> m = pd.DataFrame({"segment_id": ["a", "b"], "coder": "model:x", "theme": ["T", "T"],
+    ...                   "valence": "", "subtheme": ["s", "s"], "confidence": [0.4, 0.9],
+    ...                   "needs_review": [True, False]})
+    >>> h = pd.DataFrame({"segment_id": ["a"], "coder": "ann", "theme": ["U"], "valence": "",
+    ...                   "subtheme": ["u"]})
+    >>> whole_coding(m, h, ["a"])[["segment_id", "coder", "theme", "source"]].values.tolist()
+    [['a', 'ann', 'U', 'human'], ['b', 'model:x', 'T', 'machine']]
+    """
+    decided = set(map(str, decided_ids))
+    if human is not None and len(human):
+        decided |= set(human["segment_id"].astype(str))
+    kept = machine[~machine["segment_id"].astype(str).isin(decided)].assign(source="machine")
+    if human is None or not len(human):
+        return kept.reset_index(drop=True)
+    mine = human.assign(confidence=1.0, needs_review=False, source="human")
+    if "priority" in machine.columns:
+        mine = mine.assign(priority=0.0)      # decided: nothing left to review
+    cols = list(dict.fromkeys([*machine.columns, "source"]))
+    out = pd.concat([mine.reindex(columns=cols), kept.reindex(columns=cols)], ignore_index=True)
+    order = {s: i for i, s in enumerate(pd.unique(pd.concat(
+        [machine["segment_id"], human["segment_id"]]).astype(str)))}
+    out = out.iloc[np.argsort(out["segment_id"].astype(str).map(order).to_numpy(), kind="stable")]
+    return out.reset_index(drop=True)
+
+
 def suggest_from(pred: Predictions, embeddings: np.ndarray, decided_ids: Iterable[str] = (),
                  n: int = 20, *, seed: int = 0, pool: int = 10) -> pd.DataFrame:
     """What to code next (uncertain and diverse), from a model's predictions.
@@ -732,4 +780,4 @@ def suggest_from(pred: Predictions, embeddings: np.ndarray, decided_ids: Iterabl
 
 __all__ = ["METHOD", "NO_CODE", "Predictions", "ReviewModel", "category", "expected_agreement",
            "final_categories", "human_categories", "kappa", "machine_codings", "review_queue",
-           "suggest_from", "LittleDataWarning"]
+           "suggest_from", "whole_coding", "LittleDataWarning"]

@@ -1,0 +1,81 @@
+"""Stage times of ``themeassist demo``: a cold, a warm and a no-change run, in one run.
+
+- **cold**: an empty embedding cache (``THEMEASSIST_CACHE`` pointed at a new temporary
+  folder) and a new output folder: everything is computed;
+- **warm**: the same cache, now filled, and another new output folder: every stage runs
+  but embeddings come from the cache;
+- **no change**: the warm run's folder again: every stage should be reused.
+
+Each run is a separate ``themeassist demo`` process (as a user runs it), so the wall time
+includes starting Python and importing; the stage times come from each run's
+``manifest.json``. Targets (issue 17): no-change under 3 s, warm under 30 s on 2 cores.
+
+Usage::
+
+    PYTHONPATH=src python scripts/bench_demo.py [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+STAGES = ("ingest", "embed", "discover", "train", "label", "agree", "stats", "report")
+
+
+def run_demo(out: Path, cache: Path) -> dict:
+    env = {**os.environ, "THEMEASSIST_CACHE": str(cache)}
+    cmd = [sys.executable, "-c", "from themeassist.cli import main; main()", "demo",
+           "--out", str(out)]
+    t0 = time.perf_counter()
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if res.returncode != 0:
+        sys.exit(f"demo failed ({res.returncode}):\n{res.stdout}\n{res.stderr[-3000:]}")
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    return {"wall": wall, "timings": manifest["timings"], "stages": manifest["stages"]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--keep", type=Path, help="Leave the runs in this folder (default: a "
+                                              "temporary folder, removed at the end).")
+    args = ap.parse_args()
+    root = args.keep or Path(tempfile.mkdtemp(prefix="bench-demo-"))
+    root.mkdir(parents=True, exist_ok=True)
+    cache = root / "cache"
+    try:
+        runs = {"cold": run_demo(root / "cold", cache),
+                "warm": run_demo(root / "warm", cache),
+                "no change": run_demo(root / "warm", cache)}
+    finally:
+        if args.keep is None:
+            shutil.rmtree(root, ignore_errors=True)
+    print(f"cores: {os.cpu_count()}; load average: "
+          f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print(f"{'stage':<12}" + "".join(f"{name:>12}" for name in runs))
+    for stage in (*STAGES, "total"):
+        cells = []
+        for r in runs.values():
+            v = r["timings"].get(stage)
+            cells.append(f"{v:12.2f}" if isinstance(v, (int, float)) else f"{'-':>12}")
+        print(f"{stage:<12}" + "".join(cells))
+    print(f"{'wall (proc)':<12}" + "".join(f"{r['wall']:12.2f}" for r in runs.values()))
+    reused = [s for s, msg in runs["no change"]["stages"].items()
+              if not str(msg).startswith("reused") and s != "ingest"]
+    print("no-change run: " + ("every stage after ingest reused" if not reused
+                               else f"stages that ran again: {', '.join(reused)}"))
+    warm, same = runs["warm"]["timings"]["total"], runs["no change"]["timings"]["total"]
+    print(f"warm / cold = {warm / runs['cold']['timings']['total']:.2f}; "
+          f"no change / warm = {same / warm:.3f}")
+
+
+if __name__ == "__main__":
+    main()
