@@ -157,6 +157,20 @@ class StatsSettings(_Section):
     dedup_scope: Literal["question", "transcript", "none"] = "question"
 
 
+class ReviewSettings(_Section):
+    """Settings of ``themeassist review`` (the address is given on the command line only)."""
+
+    #: Retrain the in-loop model after this many decisions (0 = only on request).
+    retrain_every: int = Field(25, ge=0)
+    #: Open the browser at start-up.
+    open_browser: bool = True
+    #: Output folder of the journal and exports; null = the project's output folder/review.
+    output: str | None = None
+    #: A discover output folder (candidates.csv, assignments.csv); null = the project's
+    #: output folder/discover when it exists.
+    candidates: str | None = None
+
+
 class Project(_Section):
     """A themeassist project, as read from ``project.yaml``."""
 
@@ -190,6 +204,7 @@ class Project(_Section):
     label: LabelSettings = Field(default_factory=LabelSettings)
     agree: AgreeSettings = Field(default_factory=AgreeSettings)
     stats: StatsSettings = Field(default_factory=StatsSettings)
+    review: ReviewSettings = Field(default_factory=ReviewSettings)
 
     #: Folder of the project file; relative paths are resolved against it.
     base_dir: Path = Field(default=Path("."), exclude=True)

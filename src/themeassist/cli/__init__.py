@@ -16,7 +16,7 @@ from themeassist.cli._app import app
 
 #: Command modules, in the order their commands appear in ``--help``.
 COMMAND_MODULES = ("demo", "run", "ingest", "discover", "train", "label", "suggest",
-                   "agree", "stats", "qda")
+                   "agree", "stats", "qda", "review")
 
 for _name in COMMAND_MODULES:
     importlib.import_module(f"themeassist.cli.{_name}")
