@@ -169,6 +169,9 @@ class ReviewSettings(_Section):
     #: A discover output folder (candidates.csv, assignments.csv); null = the project's
     #: output folder/discover when it exists.
     candidates: str | None = None
+    #: Offer facilitators' turns in the review queue and "Code next" too (think-aloud
+    #: studies code the moderator's turns; focus-group studies usually do not).
+    queue_facilitators: bool = False
 
 
 class Project(_Section):

@@ -155,7 +155,9 @@ def open_session(project: Project | None, coder: str, *, corpus: Path | None = N
     return ReviewSession(segments, vectors, book, coder=coder, out=out, baseline_codings=human,
                          candidates=cands, assignments=assign, embed_texts=embedder.encode,
                          text_vectors=known, questions=guide,
-                         retrain_every=every, seed=seed)
+                         retrain_every=every, seed=seed,
+                         queue_facilitators=bool(settings.queue_facilitators)
+                         if settings is not None else False)
 
 
 def bind(host: str = LOOPBACK, port: int = 0) -> socket.socket:

@@ -131,6 +131,8 @@ class ReviewSession:
         The in-loop model's module; default :mod:`themeassist.review.engine`.
     model_params : dict, optional
         Passed to ``engine.ReviewModel``.
+    queue_facilitators : bool, default False
+        Offer facilitators' turns in the queue and suggestions too.
     """
 
     def __init__(self, segments: pd.DataFrame, embeddings: np.ndarray, codebook: pd.DataFrame,
@@ -141,7 +143,7 @@ class ReviewSession:
                  text_vectors: dict[str, np.ndarray] | None = None,
                  questions: dict[str, str] | None = None,
                  retrain_every: int = 25, seed: int = 0, engine: ModuleType | None = None,
-                 model_params: dict | None = None):
+                 model_params: dict | None = None, queue_facilitators: bool = False):
         if engine is None:
             from themeassist.review import engine as engine_module
 
@@ -166,10 +168,11 @@ class ReviewSession:
         self._embed_lock = threading.Lock()
         self._ids = self.segments["segment_id"].tolist()
         self._pos = {s: i for i, s in enumerate(self._ids)}
-        # Facilitators' turns are context, not units to code: the queue and the suggestions
-        # leave them out (the transcript view shows them, and they can be coded there).
-        self._facilitator = set(self.segments.loc[self.segments["role"] == "facilitator",
-                                                  "segment_id"])
+        # Facilitators' turns are context, not units to code in a focus group: the queue and
+        # the suggestions leave them out (the transcript view shows them, and they can be
+        # coded there), unless queue_facilitators (think-aloud studies code the moderator).
+        self._facilitator = set() if queue_facilitators else set(
+            self.segments.loc[self.segments["role"] == "facilitator", "segment_id"])
         self._lock = threading.RLock()
         self.codebook, self.codebook_file = self._latest_codebook(codebook)
         self.journal = Journal(self.out / self.names["journal"], self.coder)
