@@ -20,6 +20,9 @@ the functions the review app uses):
 - ``queue``: the machine labels everything; the human reviews its labels most doubtful
   first (probability that the label, "no code" included, is wrong).
 
+The study's coders coded the moderator's turns too, so every segment is offered: the app's
+``review.queue_facilitators: true``.
+
 Usage::
 
     THEMEASSIST_CACHE=/work/cache .venv/bin/python scripts/simulate_review.py
