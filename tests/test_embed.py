@@ -66,3 +66,43 @@ def test_a_texts_vector_does_not_depend_on_its_batch(tmp_path):
     reversed_ = e.embed(texts[::-1])[::-1]
     np.testing.assert_array_equal(together, alone)
     np.testing.assert_array_equal(together, reversed_)
+
+
+def _corpus(n=80):
+    # varied lengths over several length buckets; more texts per bucket than one batch's rows
+    words = "funding peer support winter council contract group volunteer staff rural".split()
+    rng = np.random.default_rng(0)
+    return [" ".join(rng.choice(words, size=int(k))) + "." for k in rng.integers(1, 60, n)]
+
+
+def test_canonical_batches_shape_depends_on_each_text_only():
+    # every text of a bucket goes through passes of the same (rows, length) shape
+    lengths = [3, 12, 5, 70, 9, 300]
+    batches = embed.canonical_batches(lengths, 256)
+    seen = sorted(i for _, _, idx in batches for i in idx)
+    assert seen == list(range(len(lengths)))
+    for length, rows, idx in batches:
+        assert all(embed.length_bucket(lengths[i], 256) == length for i in idx)
+        assert rows == embed.bucket_rows(length) and len(idx) <= rows
+    alone = {i: embed.canonical_batches([lengths[i]], 256)[0][:2] for i in range(len(lengths))}
+    for length, rows, idx in batches:
+        assert all(alone[i] == (length, rows) for i in idx)
+
+
+def test_cold_and_warm_cache_give_byte_identical_vectors(tmp_path):
+    # issue 14: batched embedding (the encoder's speed) keeps "same inputs, same outputs":
+    # a corpus embedded with a cold cache, with a cache warm for a random half of it, and
+    # with a warm cache gives the same bytes, and the same as without a cache.
+    texts = _corpus()
+    cold = embed.Embedder(cache=tmp_path / "a.sqlite", show_progress=False).embed(texts)
+    half = embed.Embedder(cache=tmp_path / "b.sqlite", show_progress=False)
+    half.embed(texts[::2][::-1] + ["an unrelated text that shares a batch"])
+    part = half.embed(texts)
+    warm = embed.Embedder(cache=tmp_path / "a.sqlite", show_progress=False).embed(texts)
+    none = embed.Embedder(cache=False, show_progress=False).embed(texts)
+    assert cold.tobytes() == part.tobytes() == warm.tobytes() == none.tobytes()
+    # and they are the model's own vectors, up to float rounding
+    bare = embed.Embedder(cache=False, show_progress=False)._model().encode(
+        texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True)
+    np.testing.assert_allclose(cold, bare, atol=1e-5)
+    assert not np.array_equal(cold, np.zeros_like(cold))

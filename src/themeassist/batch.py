@@ -386,20 +386,12 @@ def label_chunk(chunk: Chunk, model, embedder, *, threshold: float | None = None
 
 
 def embed_texts(embedder, texts: list[str]) -> np.ndarray:
-    """Embed a chunk's texts in one call of the model when no cache is used.
+    """Embed a chunk's texts with ``embedder.embed`` (the cache when it has one).
 
-    :meth:`Embedder.encode <themeassist.embed.Embedder.encode>` encodes in steps of 256
-    texts for its progress bar; sentence-transformers sorts texts by length *within* a
-    call, so one call per chunk pads less and runs faster (the vectors are the same up to
-    float rounding). With a cache, or for other embedders, ``embedder.embed`` is used.
+    :class:`~themeassist.embed.Embedder` batches canonically (a text's vector depends on
+    the text alone, at the batched encoder's speed), so a chunk's vectors are exactly those
+    that ``train``, ``run`` and ``suggest`` compute for the same texts.
     """
-    from themeassist.embed import Embedder, load_sentence_transformer
-
-    if isinstance(embedder, Embedder) and embedder.cache is False and texts:
-        model = load_sentence_transformer(str(embedder.spec.path))
-        vecs = model.encode(texts, batch_size=embedder.batch_size, convert_to_numpy=True,
-                            normalize_embeddings=True, show_progress_bar=False)
-        return np.asarray(vecs, dtype=np.float32)
     return embedder.embed(texts)
 
 
