@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from themeassist import classify, tables
+from themeassist import classify, modelstore, tables
 from themeassist.classify import CodebookClassifier
 from themeassist.errors import InputError, LittleDataWarning, ModelError
 
@@ -203,9 +203,197 @@ def test_thin_evidence_backs_off_to_the_theme(corpus):
     seg, cod, book, emb, cbe = corpus
     m = classify.train_model(seg, cod, book, emb, codebook_embeddings=cbe, min_support=10_000)
     out = m.predict_codings(seg, emb)
-    assert (out["level"] == "theme").all() and out["backed_off"].all()
-    assert (out["subtheme"] == "").all() and (out["valence"] == "").all()
+    low = out["confidence"] < m.threshold_
+    theme_rows = out["level"] == "theme"
+    assert theme_rows.any() and out.loc[theme_rows, "backed_off"].all()
+    assert (out.loc[theme_rows, "subtheme"] == "").all() and (out.loc[theme_rows, "valence"] == "").all()
     tables.validate_codings(out, book)          # theme-level codes are valid codings
+    # every backed-off row was thin: its code was below the review threshold
+    codable, P = m.predict_proba(seg, emb)
+    pos = {s: i for i, s in enumerate(seg["segment_id"])}
+    for r in out[theme_rows].itertuples():
+        assert P[pos[r.segment_id]].max() < m.threshold_
+    assert not low[out["level"] == "code"].any()
+    forced = classify.train_model(seg, cod, book, emb, codebook_embeddings=cbe, backoff=1.0)
+    assert (forced.predict_codings(seg, emb)["level"] == "theme").all()
+
+
+def test_a_rare_code_the_model_is_sure_of_does_not_back_off_issue14(corpus):
+    # issue 14: codes with fewer than min_support examples backed off to their theme even
+    # when their own probability was high. A rare code stays when its probability reaches
+    # the review threshold; below it, it backs off.
+    seg, cod, book, emb, cbe = corpus
+    m = classify.train_model(seg, cod, book, emb, codebook_embeddings=cbe, min_support=10_000)
+    codable, P = m.predict_proba(seg, emb)
+    i = int(np.argmax(np.where(codable >= m.codable_threshold_, P.max(1), -1)))
+    assert P[i].max() >= m.threshold_
+    row = m.predict_codings(seg, emb)
+    row = row[(row["segment_id"] == seg["segment_id"].iat[i]) & (row["rank"] == 1)].iloc[0]
+    assert row["level"] == "code" and not row["backed_off"]
+    assert row["subtheme"] == book["subtheme"].iat[int(P[i].argmax())]
+    # "high enough" is the review threshold in use (--threshold, default the model's)
+    row = m.predict_codings(seg.iloc[[i]], emb[[i]], threshold=1.0).iloc[0]
+    assert row["level"] == "theme" and row["backed_off"]
+
+
+def _tree_codebook():
+    return tables.validate_codebook(pd.DataFrame({
+        "theme": ["Access"] * 3 + ["Care"],
+        "valence": ["challenge"] * 3 + [""],
+        "subtheme": ["Transport > Cost > Fares", "Transport -> Cost -> Parking",
+                     "Transport > Distance", "Staff"],
+    }))
+
+
+def test_hierarchy_back_off_walks_up_one_level_at_a_time():
+    book = _tree_codebook()
+    anc = classify.hierarchy_ancestors(book)
+    assert [(v, p, u.tolist()) for v, p, u in anc[0]] == [
+        ("challenge", "Transport > Cost", [0, 1]), ("challenge", "Transport", [0, 1, 2])]
+    assert anc[3] == []
+    seg = tables.validate_segments(pd.DataFrame({
+        "segment_id": ["a:0000"], "transcript_id": ["a"], "position": [0], "text": ["x"]}))
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(1, DIM)).astype(np.float32)
+    cbe = rng.normal(size=(4, DIM))
+    m = classify.train_model(seg, None, book, emb, codebook_embeddings=cbe)
+    # a trained-looking model: the two "Cost" leaves split 0.3/0.3, Distance 0.25, Staff 0.15
+    m = classify.CodingModel(**{**m.__dict__, "training_": {**m.training_, "zero_shot": False},
+                                "support_": np.array([1, 1, 5, 5]), "threshold_": 0.5,
+                                "settings_": {**m.settings_, "min_support": 2, "backoff": 0.0}})
+    P = np.array([[0.3, 0.3, 0.25, 0.15]])
+    T = np.array([[0.85, 0.15]])
+    step = m._backoff(0, 0, P, T, np.array([0, 0, 0, 1]), anc, 0.5)
+    assert step == ("parent", "Access", "challenge", "Transport > Cost", pytest.approx(0.6))
+    P2 = np.array([[0.2, 0.1, 0.25, 0.45]])   # Cost 0.3 (support 2 but thin by backoff)
+    m2 = classify.CodingModel(**{**m.__dict__, "settings_": {**m.settings_, "backoff": 0.4}})
+    step = m2._backoff(0, 0, P2, np.array([[0.55, 0.45]]), np.array([0, 0, 0, 1]), anc, 0.5)
+    assert step == ("parent", "Access", "challenge", "Transport", pytest.approx(0.55))
+    P3 = np.array([[0.1, 0.1, 0.1, 0.7]])
+    step = m2._backoff(0, 0, P3, np.array([[0.3, 0.7]]), np.array([0, 0, 0, 1]), anc, 0.5)
+    assert step == ("theme", "Access", "", "", pytest.approx(0.3))
+    # parent levels are valid codings of the codebook
+    rows = pd.DataFrame({"segment_id": ["a:0000"] * 2, "coder": ["m"] * 2, "theme": ["Access"] * 2,
+                         "valence": ["challenge"] * 2, "subtheme": ["Transport > Cost", "Transport"]})
+    tables.validate_codings(rows, book)
+    with pytest.raises(InputError):
+        tables.validate_codings(rows.assign(subtheme=["Transport > Bus", "Cost"]), book)
+
+
+def _scoped_corpus(book_question=True, seed=3):
+    """Two codes that read alike, each belonging to its own question."""
+    centre = np.random.default_rng(3).normal(size=DIM)
+    centre /= np.linalg.norm(centre)
+    rng = np.random.default_rng(seed)
+    book = pd.DataFrame({"theme": ["T", "T"], "valence": ["", ""], "subtheme": ["A", "B"],
+                         "question": ["1", "2; 3"]})
+    if not book_question:
+        book = book.drop(columns="question")
+    book = tables.validate_codebook(book)
+    rows, emb, cod = [], [], []
+    for t in range(6):
+        for p in range(20):
+            sid = tables.make_segment_id(f"t{t}", p)
+            q = "1" if p < 10 else "2"
+            rows.append((sid, f"t{t}", p, "participant", q, "an answer"))
+            v = centre + 0.3 * rng.normal(size=DIM) / np.sqrt(DIM)
+            emb.append(v / np.linalg.norm(v))
+            cod.append((sid, "h", "T", "", "A" if q == "1" else "B"))
+    seg = tables.validate_segments(pd.DataFrame(rows, columns=[
+        "segment_id", "transcript_id", "position", "role", "question", "text"]))
+    codings = pd.DataFrame(cod, columns=["segment_id", "coder", "theme", "valence", "subtheme"])
+    return seg, codings, book, np.array(emb, dtype=np.float32), np.vstack([centre, centre])
+
+
+def test_codebook_question_column_masks_codes_outside_their_questions():
+    seg, cod, book, emb, cbe = _scoped_corpus()
+    assert classify.codebook_scope(book) == [("1",), ("2", "3")]
+    zs = classify.train_model(seg, None, book, emb, codebook_embeddings=cbe)
+    _, P = zs.predict_proba(seg, emb)
+    q1 = (seg["question"] == "1").to_numpy()
+    assert (P[q1, 1] < 1e-6).all() and (P[~q1, 0] < 1e-6).all()
+    assert zs.scope_["source"] == "codebook"
+    m = classify.train_model(seg, cod, book, emb, codebook_embeddings=cbe, context=False)
+    _, P = m.predict_proba(seg, emb)
+    assert (P[q1, 1] < 1e-6).all() and (P[~q1, 0] < 1e-6).all()
+    # a segment with no question may get either code
+    _, P = m.predict_proba(seg.assign(question=""), emb)
+    assert (P > 1e-3).all()
+
+
+def test_scope_is_learnt_from_the_human_coding_without_the_column():
+    seg, cod, book, emb, cbe = _scoped_corpus(book_question=False)
+    m = classify.train_model(seg, cod, book, emb, codebook_embeddings=cbe, context=False)
+    assert m.scope_["source"] == "learnt" and m.scope_["questions"] == [["1"], ["2"]]
+    assert m.scope_["weight"] > 0            # chosen out of fold: it helps here
+    off = classify.train_model(seg, cod, book, emb, codebook_embeddings=cbe, context=False,
+                               scope="none")
+    new, _, _, new_emb, _ = _scoped_corpus(book_question=False, seed=4)   # unseen segments
+    q1 = (new["question"] == "1").to_numpy()
+    right = lambda mm: np.mean(mm.predict_proba(new, new_emb)[1].argmax(1) == np.where(q1, 0, 1))
+    assert right(m) > right(off) and right(m) > 0.95
+    card = modelstore.model_card(m)
+    assert "learnt" in modelstore.card_markdown(card)
+
+
+def test_multi_code_sets_and_set_metrics(corpus):
+    seg, cod, book, emb, cbe = corpus
+    m = classify.train_model(seg, cod, book, emb, codebook_embeddings=cbe)
+    assert 0.1 <= m.set_rule_["threshold"] <= 0.9
+    codable, P, Q, S = m.predict_sets(seg, emb)
+    assert S.sum(1).min() >= 1 and (S[np.arange(len(P)), P.argmax(1)]).all()
+    assert ((Q >= 0) & (Q <= 1)).all()
+    mix = (cbe[0] + cbe[2]) / np.linalg.norm(cbe[0] + cbe[2])
+    two = classify.CodingModel(**{**m.__dict__, "set_rule_": {**m.set_rule_, "threshold": 0.0}})
+    out = two.predict_codings(seg.iloc[[0]], mix[None, :], threshold=0.0)
+    if len(out):
+        assert len(out) >= 2 and list(out["rank"]) == list(range(1, len(out) + 1))
+    ev = classify.evaluate_model(seg, cod, book, emb, codebook_embeddings=cbe, folds=3)
+    assert set(ev["sets"]) == {"code", "theme"}
+    assert ev["sets"]["code"]["masi_alpha"] > 0.5 and ev["sets"]["code"]["per_code_f1_macro"] > 0.5
+
+
+def test_set_metrics_hand_computed():
+    # MASI (Passonneau 2006): d({a},{a,b}) = 1 - 1/2 * 2/3 = 2/3; alpha over the three
+    # units [a|a], [ab|ab], [b|ab] is 7/12 (computed by hand in tests/test_agree.py).
+    m = classify.set_metrics([{"a"}, {"a", "b"}, {"b"}], [{"a"}, {"a", "b"}, {"a", "b"}], ["a", "b"])
+    assert m["masi_alpha"] == pytest.approx(7 / 12)
+    assert m["masi_mean"] == pytest.approx((1 + 1 + (1 - 2 / 3)) / 3)
+    # per-code F1: a: tp 2, human 2, predicted 3 -> 0.8; b: 1.0
+    assert m["per_code_f1_macro"] == pytest.approx(0.9)
+    assert m["mean_set_size_human"] == pytest.approx(4 / 3)
+
+
+def test_zero_shot_codable_rate_follows_the_corpus_and_the_setting(corpus):
+    seg, _, book, emb, cbe = corpus
+    answers = seg.assign(role="participant")
+    assert classify.default_codable_rate(answers) == 1.0
+    zs = classify.train_model(answers, None, book, emb, codebook_embeddings=cbe)
+    codable, _ = zs.predict_proba(answers, emb)
+    assert (codable >= zs.codable_threshold_).all() and zs.training_["codable_rate"] == 1.0
+    talk = seg.assign(role=np.where(np.arange(len(seg)) % 3 == 0, "facilitator", "participant"))
+    assert classify.default_codable_rate(talk) == 0.35
+    zs = classify.train_model(talk, None, book, emb, codebook_embeddings=cbe)
+    codable, _ = zs.predict_proba(talk, emb)
+    assert np.mean(codable >= zs.codable_threshold_) == pytest.approx(0.35, abs=0.02)
+    zs = classify.train_model(talk, None, book, emb, codebook_embeddings=cbe,
+                              zero_shot_codable_rate=0.6)
+    codable, _ = zs.predict_proba(talk, emb)
+    assert np.mean(codable >= zs.codable_threshold_) == pytest.approx(0.6, abs=0.02)
+
+
+def test_all_segments_rows_carry_their_best_code(model, corpus):
+    seg, _, book, emb, _ = corpus
+    out = model.predict_codings(seg, emb, all_segments=True)
+    none = out[out["level"] == "none"]
+    assert len(none) and (none["theme"] == "").all()
+    _, P = model.predict_proba(seg, emb)
+    pos = {s: i for i, s in enumerate(seg["segment_id"])}
+    codes = tables.code_labels(book).tolist()
+    for r in out.itertuples():
+        i = pos[r.segment_id]
+        assert r.best_code == codes[int(P[i].argmax())]
+        assert r.best_probability == pytest.approx(P[i].max(), abs=1e-6)
 
 
 def test_evaluation_is_grouped_by_transcript_and_reports_every_level(corpus):

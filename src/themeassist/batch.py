@@ -410,7 +410,9 @@ def load_labeller(model_dir: str, cache: bool = False, threads: int | None = Non
 
             torch.set_num_threads(int(threads))
     model = modelstore.load_model(model_dir)
-    embedder = embedder_for(model.embedding_source_, cache=None if cache else False,
+    # cache: False (none), True (the default cache) or the path of a cache file
+    embedder = embedder_for(model.embedding_source_,
+                            cache=(None if cache is True else str(cache)) if cache else False,
                             show_progress=False)
     model.check_embedding_model(embedder.model_id)
     _LOADS["count"] += 1

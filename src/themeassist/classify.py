@@ -61,6 +61,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import warnings
 from dataclasses import dataclass, field
 from collections.abc import Sequence
@@ -101,7 +102,14 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "min_codings": 50,
     "zero_shot_scale": 20.0,
     "smoothing_grid": [0.0],
-    "zero_shot_codable_rate": 0.35,
+    # share of segments a zero-shot model calls codable; None = chosen from the corpus
+    # (default_codable_rate: 1.0 without facilitator turns, else 0.35)
+    "zero_shot_codable_rate": None,
+    # code scope: "auto" (the codebook's question column when it has one, else learnt from
+    # the human coding), "codebook", "learnt" or "none"; the learnt scope's logit weight is
+    # chosen from the grid on out-of-fold likelihood
+    "scope": "auto",
+    "scope_weight_grid": [0.0, 1.0, 2.0, 4.0, 8.0],
     "max_iter": 2000,
     # word n-gram scorers (NgramScorer): C of the code and codable ones (0 = off); their
     # logit weight is chosen from the grid on out-of-fold likelihood (ngram_weight when
@@ -119,6 +127,8 @@ DEFAULT_SETTINGS: dict[str, Any] = {
 
 #: Values of the ``calibration`` setting.
 CALIBRATIONS = ("code-set", "weighted")
+#: Values of the ``scope`` setting.
+SCOPES = ("auto", "codebook", "learnt", "none")
 
 
 # --------------------------------------------------------------------------- estimator
@@ -616,6 +626,265 @@ def _prior_rows(codebook_embeddings: np.ndarray, n_features: int) -> np.ndarray:
 #: The text embedded for each codebook entry (shared with discovery).
 codebook_texts = tables.codebook_texts
 
+# --------------------------------------------------------------------------- code scope
+#: Logit added to a code outside its codebook scope (a hard mask: probability ~0).
+SCOPE_MASK = 1e4
+#: Role and kind values of facilitator turns (zero-shot codable rate, see
+#: :func:`default_codable_rate`).
+FACILITATOR_ROLES = frozenset({"facilitator", "moderator", "interviewer"})
+FACILITATOR_KINDS = frozenset({"moderator", "note"})
+
+
+def parse_questions(value) -> tuple[str, ...]:
+    """Question ids of a codebook ``question`` cell: ``"1;3"``, ``"1, 3"``; empty = any.
+
+    Examples
+    --------
+    >>> parse_questions("1; 3"), parse_questions("2,4 , 5"), parse_questions("")
+    (('1', '3'), ('2', '4', '5'), ())
+    >>> parse_questions(3.0)
+    ('3',)
+    """
+    text = tables._as_text(pd.Series([value])).iat[0]
+    return tuple(dict.fromkeys(p.strip() for p in re.split(r"[;,]", text) if p.strip()))
+
+
+def codebook_scope(codebook: pd.DataFrame) -> list[tuple[str, ...]] | None:
+    """Each entry's questions from the codebook's ``question`` column (None: no column).
+
+    An empty cell scopes the entry to any question. A column that is empty on every row
+    counts as no column.
+    """
+    if "question" not in codebook.columns:
+        return None
+    scope = [parse_questions(v) for v in codebook["question"]]
+    return scope if any(scope) else None
+
+
+def learn_scope(segments: pd.DataFrame, d: _Data, train_seg: np.ndarray,
+                n_codes: int) -> list[tuple[str, ...]]:
+    """The questions each code was applied under in the human coding (the learnt scope).
+
+    Rule: a code with at least one human example, all on segments of questions ``Q``
+    (segments with no question are ignored), is scoped to ``Q``; a code without examples
+    (or seen only on segments without a question) stays unscoped (``()``). The scope is
+    soft: :func:`scope_outside` marks segments of other questions and the model lowers the
+    code's logit there by a weight chosen on out-of-fold likelihood (0 = no effect).
+    """
+    q = _column(segments, "question")
+    seen: list[set[str]] = [set() for _ in range(n_codes)]
+    keep = train_seg[d.code_rows]
+    for s, c in zip(d.code_rows[keep], d.code_y[keep]):
+        if q[s]:
+            seen[c].add(q[s])
+    return [tuple(sorted(x)) for x in seen]
+
+
+def scope_outside(segments: pd.DataFrame, scope: Sequence[Sequence[str]] | None,
+                  n_codes: int) -> np.ndarray:
+    """``out[i, j]``: segment ``i`` answers a question outside code ``j``'s scope.
+
+    Segments with no question, and codes scoped to any question, are never outside.
+
+    Examples
+    --------
+    >>> seg = pd.DataFrame({"question": ["1", "2", ""]})
+    >>> scope_outside(seg, [("1",), (), ("2", "3")], 3).astype(int).tolist()
+    [[0, 0, 1], [1, 0, 0], [0, 0, 0]]
+    """
+    out = np.zeros((len(segments), n_codes), dtype=bool)
+    if not scope:
+        return out
+    q = _column(segments, "question")
+    for j, qs in enumerate(scope):
+        if qs:
+            allowed = set(qs)
+            out[:, j] = np.array([bool(v) and v not in allowed for v in q], dtype=bool)
+    return out
+
+
+def default_codable_rate(segments: pd.DataFrame) -> float:
+    """The zero-shot codable rate chosen from the corpus (setting ``zero_shot_codable_rate``
+    ``None``).
+
+    Rule: a corpus with no facilitator turn (no segment whose ``role`` is facilitator,
+    moderator or interviewer, and none whose ``kind`` is a moderator line or a note), such
+    as a table of survey answers or a list of quotes where every segment is a
+    participant's answer, is all codable: 1.0. A transcript with facilitator turns: 0.35,
+    about the share of participant talk a coder codes in the studies we measured on.
+
+    Examples
+    --------
+    >>> default_codable_rate(pd.DataFrame({"role": ["participant", ""]}))
+    1.0
+    >>> default_codable_rate(pd.DataFrame({"role": ["facilitator", "participant"]}))
+    0.35
+    """
+    roles = {str(v).strip().lower() for v in _column(segments, "role")}
+    kinds = {str(v).strip().lower() for v in _column(segments, "kind")}
+    if roles & FACILITATOR_ROLES or kinds & FACILITATOR_KINDS:
+        return 0.35
+    return 1.0
+
+
+# --------------------------------------------------------------------------- hierarchy
+#: Separators of a code path inside a subtheme: ``a > b`` (REFI-QDA import) and ``a->b``.
+PATH_SPLIT = re.compile(r"\s*-?>\s*")
+
+
+def code_path(subtheme: str) -> tuple[str, ...]:
+    """The levels of a subtheme written as a path (``"a > b > c"`` or ``"a->b->c"``).
+
+    Examples
+    --------
+    >>> code_path("Access > Transport -> Cost"), code_path("Peer support")
+    (('Access', 'Transport', 'Cost'), ('Peer support',))
+    """
+    return tuple(p for p in PATH_SPLIT.split(str(subtheme).strip()) if p)
+
+
+def hierarchy_ancestors(codebook: pd.DataFrame) -> list[list[tuple[str, str, np.ndarray]]]:
+    """For each code, its ancestors below the theme, nearest first.
+
+    Each ancestor is ``(valence, subtheme path joined by " > ", codes under it)``, the
+    codes being the codebook rows of the same theme and valence whose path starts with the
+    ancestor's. The theme itself is not listed (it is the last back-off level).
+    """
+    paths = [code_path(s) for s in codebook["subtheme"]]
+    themes = codebook["theme"].to_numpy()
+    vals = codebook["valence"].to_numpy()
+    out = []
+    for j, p in enumerate(paths):
+        anc = []
+        for depth in range(len(p) - 1, 0, -1):
+            pre = p[:depth]
+            under = np.array([k for k, q in enumerate(paths) if themes[k] == themes[j]
+                              and vals[k] == vals[j] and q[:depth] == pre], dtype=int)
+            anc.append((vals[j], " > ".join(pre), under))
+        out.append(anc)
+    return out
+
+
+# --------------------------------------------------------------------------- code sets
+def _set_features(P: np.ndarray) -> np.ndarray:
+    """Per (segment, code): log probability and whether the code is the segment's top one."""
+    logp = np.log(np.clip(P, 1e-12, 1.0))
+    top = np.zeros_like(P)
+    top[np.arange(len(P)), P.argmax(1)] = 1.0
+    return np.stack([logp.ravel(), top.ravel()], axis=1)
+
+
+def fit_set_rule(P: np.ndarray, member: np.ndarray, *, seed: int = 0) -> dict[str, float]:
+    """One-vs-rest calibration of code membership and the set-size rule, from out-of-fold data.
+
+    ``q_j = sigmoid(a log p_j + b [j is the top code] + c)`` is the probability that a
+    human coder applied code ``j`` to a coded segment (Platt scaling [4]_ of the softmax
+    probability ``p_j``, pooled over codes). A segment's set is its top code plus every
+    other code with ``q_j >= threshold``; the threshold is the one (of 0.10-0.90) that
+    maximises the mean MASI agreement ``1 - d`` (:func:`themeassist.agree.masi_distance`)
+    between predicted and human sets on the same out-of-fold predictions.
+
+    Parameters
+    ----------
+    P : ndarray of shape (n, k)
+        Out-of-fold calibrated code probabilities of coded segments.
+    member : bool ndarray of shape (n, k)
+        The human code sets.
+
+    Returns
+    -------
+    dict
+        ``a``, ``b``, ``c``, ``threshold`` and ``masi`` (the mean agreement reached).
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    from themeassist.agree import masi_distance
+
+    F = _set_features(P)
+    y = member.ravel().astype(int)
+    if len(np.unique(y)) < 2:
+        return {"a": 1.0, "b": 0.0, "c": 0.0, "threshold": 1.0, "masi": float("nan")}
+    lr = LogisticRegression(C=100.0, max_iter=1000, random_state=seed).fit(F, y)
+    rule = {"a": float(lr.coef_[0, 0]), "b": float(lr.coef_[0, 1]), "c": float(lr.intercept_[0])}
+    Q = set_probabilities(P, rule)
+    human = [set(np.flatnonzero(m).tolist()) for m in member]
+    best = (-1.0, 1.0)
+    for t in np.round(np.arange(0.10, 0.901, 0.05), 2):
+        S = predict_sets(P, Q, float(t))
+        score = float(np.mean([1 - masi_distance(set(np.flatnonzero(s).tolist()), h)
+                               for s, h in zip(S, human)]))
+        if score > best[0] + 1e-9:
+            best = (score, float(t))
+    return {**rule, "threshold": best[1], "masi": best[0]}
+
+
+def set_probabilities(P: np.ndarray, rule: dict[str, float] | None) -> np.ndarray:
+    """Per-code membership probabilities ``q`` of :func:`fit_set_rule` (``P`` without a rule)."""
+    if not rule:
+        return P
+    F = _set_features(P)
+    z = rule["a"] * F[:, 0] + rule["b"] * F[:, 1] + rule["c"]
+    return (1.0 / (1.0 + np.exp(-z))).reshape(P.shape)
+
+
+def predict_sets(P: np.ndarray, Q: np.ndarray, threshold: float, max_codes: int = 4) -> np.ndarray:
+    """Each segment's code set: its top code, plus codes with ``Q >= threshold`` (at most
+    ``max_codes`` in all, the most probable first).
+
+    Examples
+    --------
+    >>> P = np.array([[0.6, 0.3, 0.1]])
+    >>> predict_sets(P, P, 0.25).astype(int).tolist(), predict_sets(P, P, 0.9).astype(int).tolist()
+    ([[1, 1, 0]], [[1, 0, 0]])
+    """
+    order = np.argsort(-Q, axis=1, kind="stable")[:, :max_codes]
+    S = np.zeros(Q.shape, dtype=bool)
+    S[np.arange(len(Q))[:, None], order] = np.take_along_axis(Q, order, axis=1) >= threshold
+    S[np.arange(len(P)), P.argmax(1)] = True
+    return S
+
+
+def set_metrics(human: Sequence[set], predicted: Sequence[set], codes: Sequence[str]) -> dict[str, Any]:
+    """Set agreement of two coders over the same segments: MASI alpha and per-code F1.
+
+    ``masi_alpha`` is Krippendorff's alpha with the MASI distance (Passonneau 2006, via
+    :func:`themeassist.agree.masi_alpha`); ``masi_mean`` the mean ``1 - d``;
+    ``exact_match`` the share of identical sets; ``per_code_f1_macro`` the mean, over codes
+    a human applied, of the F1 of "this code is in the segment's set"; ``mean_set_size``
+    of each coder.
+
+    Examples
+    --------
+    >>> h = [{"a"}, {"a", "b"}, {"b"}]
+    >>> p = [{"a"}, {"a", "b"}, {"a", "b"}]
+    >>> m = set_metrics(h, p, ["a", "b"])
+    >>> round(m["masi_alpha"], 4), m["exact_match"], round(m["per_code_f1_macro"], 3)
+    (0.5833, 0.667, 0.9)
+    """
+    from themeassist import agree
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedStatisticWarning)
+        alpha = agree.masi_alpha([[tuple(sorted(map(str, h))), tuple(sorted(map(str, p)))]
+                                  for h, p in zip(human, predicted)])
+    f1s = []
+    for c in codes:
+        h = np.array([c in s for s in human])
+        p = np.array([c in s for s in predicted])
+        if not h.any():
+            continue
+        tp = float((h & p).sum())
+        f1s.append(2 * tp / (h.sum() + p.sum()))
+    return {"n": len(human), "masi_alpha": float(alpha),
+            "masi_mean": float(np.mean([1 - agree.masi_distance(h, p)
+                                        for h, p in zip(human, predicted)])) if human else float("nan"),
+            "exact_match": round(float(np.mean([set(h) == set(p) for h, p in zip(human, predicted)])), 3)
+            if human else float("nan"),
+            "per_code_f1_macro": float(np.mean(f1s)) if f1s else float("nan"),
+            "mean_set_size_human": float(np.mean([len(s) for s in human])) if human else float("nan"),
+            "mean_set_size_predicted": float(np.mean([len(s) for s in predicted])) if human else float("nan")}
+
+
 # --------------------------------------------------------------------------- the model
 @dataclass
 class CodingModel:
@@ -654,6 +923,14 @@ class CodingModel:
         What it learnt from: counts, temperatures, data hashes, ``zero_shot``.
     smoothing_ : dict
         Neighbour weights of :func:`smooth_logits` for ``code`` and ``codable``.
+    scope_ : dict
+        Code scope: ``source`` (``"codebook"``: the codebook's ``question`` column, a hard
+        mask; ``"learnt"``: the questions each code was applied under, a soft prior;
+        ``"none"``), ``questions`` (per code, ``[]`` = any) and ``weight`` (the logit
+        lowered outside the scope).
+    set_rule_ : dict
+        :func:`fit_set_rule`'s one-vs-rest calibration and set threshold (``{}``: none, then
+        ``settings_["second_code"]`` decides further codes).
     """
 
     name_: str
@@ -673,6 +950,9 @@ class CodingModel:
     code_ngram_: NgramScorer | None = None
     codable_ngram_: NgramScorer | None = None
     ngram_weights_: dict[str, float] = field(default_factory=lambda: {"code": 0.0, "codable": 0.0})
+    scope_: dict[str, Any] = field(default_factory=lambda: {"source": "none", "questions": [],
+                                                            "weight": 0.0})
+    set_rule_: dict[str, float] = field(default_factory=dict)
 
     # -- derived views
     @property
@@ -715,8 +995,28 @@ class CodingModel:
         if self.code_ngram_ is not None and self.ngram_weights_["code"]:
             z = z + self.ngram_weights_["code"] * self.code_ngram_.logits(texts, len(self.codebook_))
         z = smooth_logits(z, prev_idx, next_idx, float(self.smoothing_["code"]))
+        z = z - self.scope_penalty(segs)
         code = _softmax(z / float(self.code_clf_.temperature))
         return codable, code
+
+    def scope_penalty(self, segments: pd.DataFrame) -> np.ndarray:
+        """What the code scope subtracts from each (segment, code) logit (0 inside)."""
+        sc = self.scope_ or {}
+        n_codes = len(self.codebook_)
+        if sc.get("source", "none") == "none" or not float(sc.get("weight", 0.0)):
+            return np.zeros((len(segments), n_codes))
+        out = scope_outside(segments, [tuple(q) for q in sc["questions"]], n_codes)
+        return float(sc["weight"]) * out
+
+    def predict_sets(self, segments: pd.DataFrame, embeddings: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(codable, P, Q, S)``: codable and code probabilities (:meth:`predict_proba`),
+        per-code one-vs-rest membership probabilities ``Q`` and each segment's code set ``S``
+        (bool, at least its top code)."""
+        codable, P = self.predict_proba(segments, embeddings)
+        Q = set_probabilities(P, self.set_rule_)
+        thr = float(self.set_rule_["threshold"]) if self.set_rule_ else float(self.settings_["second_code"])
+        return codable, P, Q, predict_sets(P, Q, thr)
 
     def predict_codings(self, segments: pd.DataFrame, embeddings: np.ndarray, *,
                         threshold: float | None = None, all_segments: bool = False) -> pd.DataFrame:
@@ -738,18 +1038,26 @@ class CodingModel:
         Returns
         -------
         DataFrame
-            ``segment_id, coder, theme, valence, subtheme, confidence, needs_review, level,
-            backed_off, codable, rank, priority``: one row per predicted code of each segment whose
-            codable probability is at least :attr:`codable_threshold_`, in segment order.
-            ``confidence`` is the calibrated probability that a human coder who codes the
-            segment gives it this code (``level="code"``) or a code of this theme
-            (``level="theme"``, empty valence and subtheme); ``codable`` is the probability
-            that the segment is coded at all. ``rank`` 1 is the most probable code; further
-            codes (multi-code segments) are listed when their probability is at least
-            ``settings_["second_code"]``. ``priority`` is the review priority of the
-            segment: the probability that its label is wrong (``codable`` for a segment
-            judged not codable, else ``1 - codable x`` its best code's probability), the
-            same on every row of a segment.
+            ``segment_id, coder, theme, valence, subtheme, confidence, code_probability,
+            needs_review, level, backed_off, codable, rank, best_code, best_probability,
+            priority``:
+            one row per code in the set of each segment whose codable probability is at
+            least :attr:`codable_threshold_`, in segment order. ``confidence`` is the
+            calibrated probability that a human coder who codes the segment gives it this
+            code as its first one (``level="code"``), a code under this parent
+            (``"parent"``: ``subtheme`` is the parent's path) or of this theme (``"theme"``,
+            empty valence and subtheme); ``code_probability`` the one-vs-rest calibrated
+            probability that the code is among the segment's codes (:func:`fit_set_rule`);
+            ``codable`` the probability that the segment is coded at all. ``rank`` 1 is the
+            most probable code; the set is the top code plus the codes whose
+            ``code_probability`` reaches the set threshold learnt out of fold (without one,
+            codes of probability ``settings_["second_code"]`` or more). ``best_code`` and
+            ``best_probability`` are the segment's most probable code and its probability,
+            on every row, the ``level="none"`` rows of ``all_segments`` included. See
+            :meth:`_backoff` for when a code backs off. ``priority`` is the review priority
+            of the segment: the probability that its label is wrong (``codable`` for a
+            segment judged not codable, else ``1 - codable x`` its best code's probability),
+            the same on every row of a segment.
 
         Notes
         -----
@@ -760,19 +1068,16 @@ class CodingModel:
         if not 0 <= thr <= 1:
             raise InputError("threshold is not a probability", expected="0 <= P <= 1", got=thr)
         segs = tables.validate_segments(segments)
-        codable, P = self.predict_proba(segs, embeddings)
+        codable, P, Q, S = self.predict_sets(segs, embeddings)
         cb = self.codebook_
         themes = cb["theme"].to_numpy()
-        valences = cb["valence"].to_numpy()
-        subthemes = cb["subtheme"].to_numpy()
+        labels = np.array(self.codes_, dtype=object)
         theme_names = list(dict.fromkeys(themes))
         theme_of = np.array([theme_names.index(t) for t in themes])
         T = np.zeros((len(P), len(theme_names)))
         for j, k in enumerate(theme_of):
             T[:, k] += P[:, j]
-        backoff = float(self.settings_["backoff"])
-        min_support = int(self.settings_["min_support"])
-        second = float(self.settings_["second_code"])
+        ancestors = hierarchy_ancestors(cb)
         rows = []
         ids = segs["segment_id"].to_numpy()
         # review priority: the probability that the segment's label is wrong, "no code"
@@ -780,40 +1085,65 @@ class CodingModel:
         priority = np.where(codable < self.codable_threshold_, codable,
                             1 - codable * P.max(axis=1)) if len(P) else np.zeros(0)
         for i in range(len(segs)):
+            best = int(P[i].argmax()) if P.shape[1] else 0
+            tail = (labels[best], P[i, best], codable[i])
             if codable[i] < self.codable_threshold_:
                 if all_segments:
-                    rows.append((ids[i], "", "", "", np.nan, True, "none", False, codable[i], 0))
+                    rows.append((ids[i], "", "", "", np.nan, np.nan, True, "none", False,
+                                 *tail[2:], 0, *tail[:2]))
                 continue
-            order = np.argsort(-P[i], kind="stable")
-            picks = [order[0]] + [j for j in order[1:4] if P[i, j] >= second]
-            seen_theme_rows = set()
+            picks = sorted(np.flatnonzero(S[i]).tolist(), key=lambda j: (-P[i, j], j))
+            seen = set()
             for rank, j in enumerate(picks, start=1):
-                thin = P[i, j] < backoff or self.support_[j] < min_support
-                if thin and not self.zero_shot_:
-                    k = theme_of[j]
-                    if k in seen_theme_rows:
-                        continue
-                    seen_theme_rows.add(k)
-                    conf = T[i, k]
-                    rows.append((ids[i], themes[j], "", "", conf,
-                                 bool(needs_review(conf, thr)), "theme", True, codable[i], rank))
-                else:
-                    conf = P[i, j]
-                    rows.append((ids[i], themes[j], valences[j], subthemes[j], conf,
-                                 bool(needs_review(conf, thr)), "code", False, codable[i], rank))
+                level, th, va, su, conf = self._backoff(i, j, P, T, theme_of, ancestors, thr)
+                key = (th, va, su)
+                if key in seen:
+                    continue
+                seen.add(key)
+                rows.append((ids[i], th, va, su, conf, Q[i, j], bool(needs_review(conf, thr)),
+                             level, level != "code", codable[i], rank, *tail[:2]))
         out = pd.DataFrame(rows, columns=["segment_id", "theme", "valence", "subtheme",
-                                          "confidence", "needs_review", "level", "backed_off",
-                                          "codable", "rank"])
+                                          "confidence", "code_probability", "needs_review",
+                                          "level", "backed_off", "codable", "rank",
+                                          "best_code", "best_probability"])
         out.insert(1, "coder", self.name_)
         pos = {sid: i for i, sid in enumerate(ids)}
         out["priority"] = np.round(
             priority[out["segment_id"].map(pos).to_numpy(dtype=int)], 6) if len(out) else []
-        out["confidence"] = out["confidence"].astype(float).round(6)
-        out["codable"] = out["codable"].astype(float).round(6)
+        for col in ("confidence", "code_probability", "codable", "best_probability"):
+            out[col] = out[col].astype(float).round(6)
         out["needs_review"] = out["needs_review"].astype(bool)
         out["backed_off"] = out["backed_off"].astype(bool)
         out["rank"] = out["rank"].astype(int)
         return out
+
+    def _backoff(self, i, j, P, T, theme_of, ancestors, thr):
+        """The level code ``j`` of segment ``i`` is reported at: ``(level, theme, valence,
+        subtheme, confidence)``.
+
+        A code is *thin* when its probability is below ``backoff``, or when it has fewer
+        than ``min_support`` human examples *and* its probability is below the review
+        threshold (a rare code the model is sure of stays: issue 14). A thin code backs off
+        one level at a time: to its parent in the subtheme path (``a > b > c`` -> ``a > b``,
+        the summed probability of the codes under it, support summed too), then the next,
+        and last to its theme (empty valence and subtheme, the theme's probability). A
+        zero-shot model never backs off (no code has examples).
+        """
+        cb = self.codebook_
+        backoff = float(self.settings_["backoff"])
+        min_support = int(self.settings_["min_support"])
+
+        def thin(p, support):
+            return p < backoff or (support < min_support and p < thr)
+
+        th = cb["theme"].iat[j]
+        if self.zero_shot_ or not thin(P[i, j], int(self.support_[j])):
+            return "code", th, cb["valence"].iat[j], cb["subtheme"].iat[j], float(P[i, j])
+        for val, path, under in ancestors[j]:
+            p = float(P[i, under].sum())
+            if not thin(p, int(self.support_[under].sum())):
+                return "parent", th, val, path, p
+        return "theme", th, "", "", float(T[i, theme_of[j]])
 
 
 def check_codebook_match(model: CodingModel, codebook: pd.DataFrame) -> None:
@@ -842,6 +1172,14 @@ def _settings(overrides: dict[str, Any]) -> dict[str, Any]:
     out = {**DEFAULT_SETTINGS, **overrides}
     if out["calibration"] not in CALIBRATIONS:
         raise ValueError(f"calibration must be one of {CALIBRATIONS}, got {out['calibration']!r}")
+    if out["scope"] not in SCOPES:
+        raise ValueError(f"scope must be one of {SCOPES}, got {out['scope']!r}")
+    rate = out["zero_shot_codable_rate"]
+    if rate is not None and not 0 < float(rate) <= 1:
+        raise ValueError(f"zero_shot_codable_rate must be in (0, 1] or None, got {rate!r}")
+    if int(out["min_support"]) < 0 or not 0 <= float(out["backoff"]) <= 1:
+        raise ValueError("min_support must be >= 0 and backoff a probability, got "
+                         f"{out['min_support']!r} and {out['backoff']!r}")
     return out
 
 
@@ -1007,16 +1345,19 @@ def _grouped_folds(groups: np.ndarray, mask: np.ndarray, folds: int):
         yield ~np.isin(groups, list(test_names)), test
 
 
-def _cross_fit(d: _Data, cbe, n_codes: int, s, cb_texts=None) -> dict[str, np.ndarray]:
+def _cross_fit(d: _Data, cbe, n_codes: int, s, cb_texts=None, segs=None) -> dict[str, np.ndarray]:
     """Out-of-fold raw logits for every in-scope segment (grouped by transcript)."""
     n = len(d.X)
     code_z = np.full((n, n_codes), np.nan)
     codable_z = np.full((n, 2), np.nan)
     code_ng = np.zeros((n, n_codes))      # n-gram logits (zero where no scorer was fitted)
     codable_ng = np.zeros((n, 2))
+    outside = np.zeros((n, n_codes))      # learnt scope of the fold's training transcripts
     for train, test in _grouped_folds(d.groups, d.in_scope, s["folds"]):
         if not (d.codable[train & d.in_scope]).any():
             continue
+        if segs is not None:
+            outside[test] = scope_outside(segs[test], learn_scope(segs, d, train, n_codes), n_codes)
         code_clf = _fit_code(d, train, cbe, s)
         codable_clf = _fit_codable(d, train, s)
         code_z[test] = _full_logits(code_clf, d.X[test], n_codes)
@@ -1028,11 +1369,11 @@ def _cross_fit(d: _Data, cbe, n_codes: int, s, cb_texts=None) -> dict[str, np.nd
         if ng is not None:
             codable_ng[test] = ng.logits(d.texts[test], 2)
     return {"code": code_z, "codable": codable_z, "code_ngram": code_ng,
-            "codable_ngram": codable_ng}
+            "codable_ngram": codable_ng, "outside": outside}
 
 
 def _fit_smoothing(z, prev_idx, next_idx, grid, rows, y, w, member=None,
-                   with_loss=False) -> tuple[float, ...]:
+                   with_loss=False, penalty=None) -> tuple[float, ...]:
     """The neighbour weight (from ``grid``) and temperature of least out-of-fold NLL.
 
     With ``member`` (segments x codes, rows = ``rows``), the likelihood is that of the
@@ -1041,6 +1382,8 @@ def _fit_smoothing(z, prev_idx, next_idx, grid, rows, y, w, member=None,
     best = (np.inf, 0.0, 1.0)
     for alpha in grid:
         zs = smooth_logits(z, prev_idx, next_idx, alpha)[rows]
+        if penalty is not None:
+            zs = zs - penalty[rows]
         if member is not None:
             t = fit_temperature_sets(zs, member)
             loss = _set_nll(zs, member, t)
@@ -1220,7 +1563,7 @@ def train_model(
             raise InputError("a zero-shot model (no codings) needs the codebook's embeddings",
                              expected="codebook_embeddings of codebook_texts(codebook)",
                              got=None)
-        return _zero_shot(X, cbe, spec, s, common, data_hashes)
+        return _zero_shot(X, cbe, spec, s, common, data_hashes, segs, book)
 
     d = _prepare(segs, cod, book, X, decided)
     n_codes = len(book)
@@ -1234,11 +1577,19 @@ def train_model(
         little.append(f"only {len(cod)} codings on {n_coded} segments ({learnt} of {n_codes} "
                       f"codes have a human example)")
     t_code, t_codable, thr, cthr = 1.0, 1.0, 0.5, 0.5
+    set_rule: dict[str, float] = {}
+    book_scope = codebook_scope(book) if s["scope"] in ("auto", "codebook") else None
+    if s["scope"] == "codebook" and book_scope is None:
+        raise InputError("scope 'codebook' needs a codebook 'question' column",
+                         expected="a question column (ids such as 1;3)", got=list(book.columns))
+    scope_source = ("codebook" if book_scope is not None
+                    else "learnt" if s["scope"] in ("auto", "learnt") else "none")
+    scope_weight = SCOPE_MASK if scope_source == "codebook" else 0.0
     smoothing = {"code": 0.0, "codable": 0.0}
     ngram_weights = {"code": float(s["ngram_weight"]), "codable": float(s["ngram_weight"])}
     calibrated = False
     if n_groups >= 2 and n_coded >= 10:
-        z = _cross_fit(d, cbe, n_codes, s, cb_texts)
+        z = _cross_fit(d, cbe, n_codes, s, cb_texts, segs)
         rows_ok = ~np.isnan(z["code"][d.code_rows, 0])
         if rows_ok.sum() >= 10:
             prev_idx, next_idx = neighbours(segs)
@@ -1253,22 +1604,33 @@ def train_model(
             # of least out-of-fold negative log-likelihood, per classifier
             best_code, best_codable = (np.inf,), (np.inf,)
             wgrid = [float(v) for v in s["ngram_weight_grid"]]
+            # code scope: the codebook's is a fixed mask; the learnt one (each fold's own
+            # training transcripts) gets the weight of least out-of-fold loss (0 = off)
+            if scope_source == "codebook":
+                outside, sgrid = scope_outside(segs, book_scope, n_codes).astype(float), [SCOPE_MASK]
+            elif scope_source == "learnt" and z["outside"].any():
+                outside, sgrid = z["outside"], [float(v) for v in s["scope_weight_grid"]]
+            else:
+                outside, sgrid = z["outside"], [0.0]
             for wn in (wgrid if z["code_ngram"].any() else [0.0]):
                 zc_ = z["code"] + wn * z["code_ngram"]
-                if s["calibration"] == "code-set":
-                    fit = _fit_smoothing(zc_, prev_idx, next_idx, grid, seg_rows, None, None,
-                                         member=member, with_loss=True)
-                else:
-                    fit = _fit_smoothing(zc_, prev_idx, next_idx, grid, d.code_rows[rows_ok],
-                                         d.code_y[rows_ok], d.code_w[rows_ok], with_loss=True)
-                if fit[2] < best_code[0] - 1e-9:
-                    best_code = (fit[2], wn, fit[0], fit[1])
+                for ws in sgrid:
+                    pen = ws * outside
+                    if s["calibration"] == "code-set":
+                        fit = _fit_smoothing(zc_, prev_idx, next_idx, grid, seg_rows, None, None,
+                                             member=member, with_loss=True, penalty=pen)
+                    else:
+                        fit = _fit_smoothing(zc_, prev_idx, next_idx, grid, d.code_rows[rows_ok],
+                                             d.code_y[rows_ok], d.code_w[rows_ok], with_loss=True,
+                                             penalty=pen)
+                    if fit[2] < best_code[0] - 1e-9:
+                        best_code = (fit[2], wn, fit[0], fit[1], ws)
             for wn in (wgrid if z["codable_ngram"].any() else [0.0]):
                 fit = _fit_smoothing(z["codable"] + wn * z["codable_ngram"], prev_idx, next_idx,
                                      grid, rows_c, d.codable[m], None, with_loss=True)
                 if fit[2] < best_codable[0] - 1e-9:
                     best_codable = (fit[2], wn, fit[0], fit[1])
-            _, ngram_weights["code"], a, t_code = best_code
+            _, ngram_weights["code"], a, t_code, scope_weight = best_code
             _, ngram_weights["codable"], b, t_codable = best_codable
             z = {"code": z["code"] + ngram_weights["code"] * z["code_ngram"],
                  "codable": z["codable"] + ngram_weights["codable"] * z["codable_ngram"]}
@@ -1277,8 +1639,9 @@ def train_model(
             pc = _softmax(zcod[m] / t_codable)[:, 1]
             cthr = _best_codable_threshold(pc, d.codable[m])
             seg_ok = (d.first_code >= 0) & ~np.isnan(z["code"][:, 0])
-            zs = smooth_logits(z["code"], prev_idx, next_idx, a)
+            zs = smooth_logits(z["code"], prev_idx, next_idx, a) - scope_weight * outside
             P = _softmax(zs[seg_ok] / t_code)
+            set_rule = fit_set_rule(P, member, seed=s["seed"])
             pred = P.argmax(1)
             human = np.array([p if p in cs else cs[0] for p, cs in
                               zip(pred, [d.code_sets[i] for i in np.flatnonzero(seg_ok)])])
@@ -1297,6 +1660,13 @@ def train_model(
     codable_clf = _fit_codable(d, everything, s, temperature=t_codable)
     code_ngram = _fit_code_ngram(d, everything, cb_texts, s)
     codable_ngram = _fit_codable_ngram(d, everything, s)
+    if scope_source == "codebook":
+        scope_q = [list(q) for q in book_scope]
+    elif scope_source == "learnt":
+        scope_q = [list(q) for q in learn_scope(segs, d, everything, n_codes)]
+    else:
+        scope_q = [[] for _ in range(n_codes)]
+    scope = {"source": scope_source, "questions": scope_q, "weight": float(scope_weight)}
     training = {"zero_shot": False, "n_segments": len(segs),
                 "n_segments_in_scope": int(d.in_scope.sum()), "n_coded_segments": n_coded,
                 "n_codings": len(cod), "n_transcripts": n_groups,
@@ -1306,11 +1676,15 @@ def train_model(
                 "smoothing_code": smoothing["code"], "smoothing_codable": smoothing["codable"],
                 "ngram_weight_code": ngram_weights["code"],
                 "ngram_weight_codable": ngram_weights["codable"],
+                "scope_source": scope_source, "scope_weight": float(scope_weight),
+                "codes_scoped": int(sum(1 for q in scope_q if q)),
+                "set_threshold": set_rule.get("threshold"), "set_masi_oof": set_rule.get("masi"),
                 **data_hashes}
     model = CodingModel(**common, code_clf_=code_clf, codable_clf_=codable_clf,
                         support_=support, threshold_=float(thr), codable_threshold_=float(cthr),
                         training_=training, smoothing_=smoothing, code_ngram_=code_ngram,
-                        codable_ngram_=codable_ngram, ngram_weights_=ngram_weights)
+                        codable_ngram_=codable_ngram, ngram_weights_=ngram_weights,
+                        scope_=scope, set_rule_=set_rule)
     if evaluate:
         model.evaluation_ = evaluate_model(segs, cod, book, emb, folds=s["folds"], seed=seed,
                                            codebook_embeddings=cbe, context=s["context"],
@@ -1319,8 +1693,10 @@ def train_model(
     return model
 
 
-def _zero_shot(X, cbe, spec, s, common, data_hashes) -> CodingModel:
-    """Codes by scaled cosine similarity to the entry texts; codable by similarity to their mean."""
+def _zero_shot(X, cbe, spec, s, common, data_hashes, segs, book) -> CodingModel:
+    """Codes by scaled cosine similarity to the entry texts (descriptions included), within
+    the codebook's question scope; codable by similarity to their mean, the codable rate
+    being ``zero_shot_codable_rate`` or :func:`default_codable_rate` of the corpus."""
     n_codes, dim = cbe.shape
     code_clf = CodebookClassifier(C=1.0, temperature=1.0)
     code_clf.classes_ = np.arange(n_codes)
@@ -1332,8 +1708,12 @@ def _zero_shot(X, cbe, spec, s, common, data_hashes) -> CodingModel:
     mean = cbe.mean(axis=0)
     mean = mean / (np.linalg.norm(mean) or 1.0)
     sim = X[:, :dim] @ mean
-    cut = float(np.quantile(sim, 1 - s["zero_shot_codable_rate"])) if len(sim) else 0.0
+    rate = s["zero_shot_codable_rate"]
+    rate = default_codable_rate(segs) if rate is None else float(rate)
     scale = 1.5 / (float(sim.std()) or 1.0)
+    cut = float(np.quantile(sim, 1 - rate)) if len(sim) else 0.0
+    if rate >= 1 and len(sim):
+        cut = float(sim.min()) - 1.0 / scale    # all codable, the least similar at p 0.73
     codable_clf = CodebookClassifier(C=1.0, temperature=1.0)
     codable_clf.classes_ = np.array([0, 1])
     codable_clf.n_features_in_ = spec.n_features
@@ -1341,12 +1721,18 @@ def _zero_shot(X, cbe, spec, s, common, data_hashes) -> CodingModel:
     cc[0, :dim] = scale * mean
     codable_clf.coef_ = cc
     codable_clf.intercept_ = np.array([-scale * cut])
+    book_scope = codebook_scope(book) if s["scope"] in ("auto", "codebook") else None
+    scope = ({"source": "codebook", "questions": [list(q) for q in book_scope],
+              "weight": SCOPE_MASK} if book_scope is not None
+             else {"source": "none", "questions": [[] for _ in range(n_codes)], "weight": 0.0})
     training = {"zero_shot": True, "n_segments": len(X), "n_codings": 0,
                 "n_codes": n_codes, "codes_with_examples": 0, "calibrated": False,
-                "prior": True, "method": METHOD, **data_hashes}
+                "prior": True, "method": METHOD, "codable_rate": rate,
+                "scope_source": scope["source"], "scope_weight": scope["weight"],
+                "codes_scoped": int(sum(1 for q in scope["questions"] if q)), **data_hashes}
     return CodingModel(**common, code_clf_=code_clf, codable_clf_=codable_clf,
                        support_=np.zeros(n_codes, dtype=int), threshold_=0.5,
-                       codable_threshold_=0.5, training_=training)
+                       codable_threshold_=0.5, training_=training, scope_=scope)
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -1512,6 +1898,7 @@ def evaluate_model(
     codable_p = np.full(len(segs), np.nan)
     codable_cut = np.full(len(segs), np.nan)
     code_p = np.full((len(segs), n_codes), np.nan)
+    code_s = np.zeros((len(segs), n_codes), dtype=bool)
     extra = {k: v for k, v in s.items() if k not in ("context", "seed")}
     n_groups = len(set(d.groups[d.in_scope]))
     if n_groups < 2:
@@ -1525,15 +1912,17 @@ def evaluate_model(
             m = train_model(segs[train].reset_index(drop=True), cod[cod["segment_id"].isin(tr_ids)],
                             book, emb[train], seed=seed, context=context,
                             codebook_embeddings=codebook_embeddings, decided=decided, **extra)
-        cp, pp = m.predict_proba(segs[test].reset_index(drop=True), emb[test])
+        cp, pp, _, ss = m.predict_sets(segs[test].reset_index(drop=True), emb[test])
+        code_s[test] = ss
         codable_p[test] = cp
         codable_cut[test] = m.codable_threshold_
         code_p[test] = pp
         n_folds += 1
-    return _metrics(segs, book, d, codable_p, codable_cut, code_p, n_folds, n_groups, s)
+    return _metrics(segs, book, d, codable_p, codable_cut, code_p, n_folds, n_groups, s, code_s)
 
 
-def _metrics(segs, book, d: _Data, codable_p, codable_cut, code_p, n_folds, n_groups, s) -> dict[str, Any]:
+def _metrics(segs, book, d: _Data, codable_p, codable_cut, code_p, n_folds, n_groups, s,
+             code_s=None) -> dict[str, Any]:
     codes = np.array(tables.code_labels(book).tolist(), dtype=object)
     themes = book["theme"].to_numpy()
     valences = book["valence"].replace("", "(none)").to_numpy()
@@ -1581,7 +1970,20 @@ def _metrics(segs, book, d: _Data, codable_p, codable_cut, code_p, n_folds, n_gr
         "threshold": choose_threshold(conf, codes[human], codes[pred],
                                       target_kappa=s["target_kappa"]),
         "predictions": predictions,
+        **({} if code_s is None else _set_levels(code_s[idx], sets, codes, themes)),
     }
+
+
+def _set_levels(S: np.ndarray, sets: list[list[int]], codes: np.ndarray, themes: np.ndarray
+                ) -> dict[str, Any]:
+    """Set agreement (:func:`set_metrics`) of predicted and human code sets, per code and
+    per theme (a theme set = the themes of the codes)."""
+    pred = [set(codes[np.flatnonzero(r)].tolist()) for r in S]
+    human = [set(codes[cs].tolist()) for cs in sets]
+    pred_t = [set(themes[np.flatnonzero(r)].tolist()) for r in S]
+    human_t = [set(themes[cs].tolist()) for cs in sets]
+    return {"sets": {"code": set_metrics(human, pred, list(codes)),
+                     "theme": set_metrics(human_t, pred_t, list(dict.fromkeys(themes)))}}
 
 
 # --------------------------------------------------------------------------- active learning

@@ -136,6 +136,17 @@ class TrainSettings(_Section):
     context: bool = True
     #: Embedding kind: "sentence-transformer" (default) or "static" (model2vec, draft mode).
     embedding: Literal["sentence-transformer", "static"] = "sentence-transformer"
+    #: A code with fewer human examples backs off one level (parent, then theme) unless
+    #: its probability reaches the review threshold.
+    min_support: int = Field(2, ge=0)
+    #: A code whose probability is below it backs off one level, whatever its support.
+    backoff: float = Field(0.0, ge=0, le=1)
+    #: Code scope: auto (the codebook's question column, else learnt from the coding),
+    #: codebook, learnt or none.
+    scope: Literal["auto", "codebook", "learnt", "none"] = "auto"
+    #: Share of segments a zero-shot model labels; null = from the corpus (1.0 without
+    #: facilitator turns, e.g. survey answers or quotes; else 0.35).
+    zero_shot_codable_rate: float | None = Field(None, gt=0, le=1)
 
 
 class LabelSettings(_Section):

@@ -73,6 +73,19 @@ def _arrays(model: CodingModel) -> dict[str, np.ndarray]:
     return out
 
 
+def _scope(raw, n_codes: int) -> dict[str, Any]:
+    """The saved code scope, checked (a model folder is untrusted input)."""
+    if raw is None:  # saved before code scopes existed
+        return {"source": "none", "questions": [[] for _ in range(n_codes)], "weight": 0.0}
+    qs = raw.get("questions")
+    if (raw.get("source") not in ("codebook", "learnt", "none") or not isinstance(qs, list)
+            or len(qs) != n_codes or not all(isinstance(q, list) for q in qs)):
+        raise ModelError(f"the model's code scope is malformed (expected one question list "
+                         f"per code of {n_codes})")
+    return {"source": raw["source"], "questions": [[str(x) for x in q] for q in qs],
+            "weight": float(raw.get("weight", 0.0))}
+
+
 def _clf_params(clf: CodebookClassifier) -> dict[str, Any]:
     return {k: getattr(clf, k) for k in _CLF_PARAMS}
 
@@ -104,6 +117,8 @@ def model_files(model: CodingModel) -> dict[str, bytes]:
         "codable_threshold": model.codable_threshold_,
         "smoothing": model.smoothing_,
         "ngram_weights": model.ngram_weights_,
+        "scope": model.scope_,
+        "set_rule": model.set_rule_,
         "ngrams": {key: (None if getattr(model, f"{key}_") is None
                          else getattr(model, f"{key}_").to_dict()) for key in _NGRAMS},
         "settings": model.settings_,
@@ -135,6 +150,10 @@ def model_card(model: CodingModel) -> dict[str, Any]:
                           ("segments_sha256", "codings_sha256", "embeddings_sha256",
                            "n_segments", "n_segments_in_scope", "n_coded_segments",
                            "n_codings", "n_transcripts", "codes_with_examples")},
+        "scope": {"source": t.get("scope_source", "none"), "weight": t.get("scope_weight"),
+                  "codes_scoped": t.get("codes_scoped")},
+        "multi_code": {"set_threshold": t.get("set_threshold"),
+                       "set_masi_out_of_fold": t.get("set_masi_oof")},
         "calibration": {k: t.get(k) for k in ("calibrated", "temperature_code",
                                               "temperature_codable", "ngram_weight_code",
                                               "ngram_weight_codable")},
@@ -168,6 +187,7 @@ def card_markdown(card: dict[str, Any]) -> str:
              f"T codable {card['calibration'].get('temperature_codable')}; word n-gram "
              f"weights code {card['calibration'].get('ngram_weight_code')}, codable "
              f"{card['calibration'].get('ngram_weight_codable')})",
+             f"- Code scope: {_scope_line(card.get('scope') or {})}",
              f"- Review threshold {card['threshold']:.3f}; codable threshold "
              f"{card['codable_threshold']:.3f}",
              f"- Seed {card['settings'].get('seed')}", ""]
@@ -181,11 +201,30 @@ def card_markdown(card: dict[str, Any]) -> str:
                          f"{_f(m['accuracy'])} | {_f(m['macro_f1'])} |")
         lines += ["", f"- Kappa of the 50% most confident code labels: {_f(ev.get('kappa_top50'))}",
                   f"- Expected calibration error (code level): {_f(ev.get('ece'))}; "
-                  f"codable: {_f(ev.get('ece_codable'))}", ""]
+                  f"codable: {_f(ev.get('ece_codable'))}"]
+        for level, m in (ev.get("sets") or {}).items():
+            lines.append(f"- Code sets ({level}): MASI alpha {_f(m.get('masi_alpha'))}, "
+                         f"per-code F1 (macro) {_f(m.get('per_code_f1_macro'))}, "
+                         f"{_f(m.get('mean_set_size_predicted'))} codes per segment "
+                         f"(human {_f(m.get('mean_set_size_human'))})")
+        lines.append("")
     else:
         lines += ["No evaluation was run (train with `--evaluate`).", ""]
     lines += ["## Versions", ""] + [f"- {k}: {v}" for k, v in card["versions"].items()] + [""]
     return "\n".join(lines)
+
+
+def _scope_line(sc: dict[str, Any]) -> str:
+    src = sc.get("source", "none")
+    if src == "codebook":
+        return (f"the codebook's question column ({sc.get('codes_scoped')} codes scoped to "
+                "their questions; never predicted for other questions)")
+    if src == "learnt":
+        return (f"learnt from the human coding: each of {sc.get('codes_scoped')} codes is "
+                "scoped to the questions it was applied under, a soft prior (logit lowered "
+                f"by {_f(sc.get('weight'))} on other questions, the weight chosen out of fold; "
+                "0 = no effect)")
+    return "none (every code may be predicted for every question)"
 
 
 def _f(v) -> str:
@@ -294,7 +333,9 @@ def load_model(dir: str | Path) -> CodingModel:
             evaluation_=card.get("evaluation") or {}, training_=body["training"],
             smoothing_={k: float(v) for k, v in body["smoothing"].items()},
             code_ngram_=ngrams["code_ngram"], codable_ngram_=ngrams["codable_ngram"],
-            ngram_weights_={k: float(v) for k, v in body["ngram_weights"].items()})
+            ngram_weights_={k: float(v) for k, v in body["ngram_weights"].items()},
+            scope_=_scope(body.get("scope"), len(book)),
+            set_rule_={k: float(v) for k, v in (body.get("set_rule") or {}).items()})
     except KeyError as err:
         raise ModelError(f"{folder}: model files lack {err}; the folder is corrupted") from None
     if len(model.support_) != len(book):

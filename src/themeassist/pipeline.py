@@ -378,7 +378,8 @@ def train_arguments(project: Project) -> dict[str, Any]:
     """
     t = project.train
     return {"seed": project.seed_of("train"), "context": t.context, "folds": t.folds,
-            "evaluate": t.evaluate}
+            "evaluate": t.evaluate, "min_support": t.min_support, "backoff": t.backoff,
+            "scope": t.scope, "zero_shot_codable_rate": t.zero_shot_codable_rate}
 
 
 def agree_arguments(project: Project, bootstrap: int | None = None) -> dict[str, Any]:

@@ -18,6 +18,7 @@ never modify their argument.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -367,9 +368,15 @@ def _match_codebook(codings: pd.DataFrame, codebook: pd.DataFrame, path) -> pd.D
     for t, v, s in triples:
         by_pair.setdefault((t, s), set()).add(v)
     themes = set(book["theme"])
+    # Parent levels of subthemes written as paths ("a > b > c" or "a->b->c"): a code may
+    # be applied at "a > b" (the classifier backs off one level at a time).
+    parents = set()
+    for t, v, s in triples:
+        levels = [p for p in re.split(r"\s*-?>\s*", s.strip()) if p]
+        parents.update((t, v, " > ".join(levels[:k])) for k in range(1, len(levels)))
     valence = codings["valence"].to_numpy(copy=True)
     for i, (t, v, s) in enumerate(zip(codings["theme"], codings["valence"], codings["subtheme"])):
-        if (t, v, s) in triples:
+        if (t, v, s) in triples or (t, v, s) in parents:
             continue
         options = by_pair.get((t, s), set())
         if v == "" and len(options) == 1:

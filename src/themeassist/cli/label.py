@@ -114,8 +114,13 @@ def label_cli(
         if workers and scheduler:
             raise ConfigError("give either --workers or --scheduler, not both")
         ingest_settings, guide = None, []
+        # the embedding cache when one is configured ($THEMEASSIST_CACHE, or the project's
+        # embedding.cache): vectors train or run computed are reused, byte for byte
+        use_cache = bool(os.environ.get("THEMEASSIST_CACHE"))
         if config is not None:
             project = load_project(config, check_files=False)
+            if project.embedding.cache:
+                use_cache = str(project.resolve(project.embedding.cache))
             ingest_settings = project.ingest
             q = project.questions
             guide = load_questions(project.resolve(q) if isinstance(q, str) else q)
@@ -138,7 +143,7 @@ def label_cli(
             threads = max(1, (os.cpu_count() or 1) // workers) if workers else None
             result = batch.label_batch(
                 items, model_dir, out, threshold=threshold, all_segments=all_segments,
-                chunk_size=chunk_size, resume=resume, force=force, strict=strict,
+                chunk_size=chunk_size, resume=resume, force=force, strict=strict, cache=use_cache,
                 questions=guide, ingest_settings=ingest_settings, client=client,
                 worker_threads=threads, progress=progress)
         except KeyboardInterrupt:

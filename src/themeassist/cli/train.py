@@ -56,6 +56,21 @@ def train_cli(
              "faster, but its similarities track MiniLM's poorly (Spearman about 0.56) and it "
              "costs agreement (kappa about 0.01-0.03 lower on the usability data). Use it for a "
              "quick first pass over very large batches, not for the pre-labels you report."),
+    min_support: int = typer.Option(
+        2, "--min-support", min=0,
+        help="A code with fewer human examples backs off one level (parent in a path "
+             "'a > b > c', then theme) unless its probability reaches the review threshold."),
+    backoff: float = typer.Option(
+        0.0, "--backoff", min=0.0, max=1.0,
+        help="A code whose probability is below it backs off one level, whatever its support."),
+    scope: str = typer.Option(
+        "auto", "--scope",
+        help="Code scope: auto (the codebook's question column, e.g. '1;3', else learnt from "
+             "the human coding), codebook, learnt or none."),
+    codable_rate: float = typer.Option(
+        None, "--codable-rate", min=0.0, max=1.0,
+        help="Zero-shot only: share of segments labelled (default from the corpus: 1.0 "
+             "without facilitator turns, e.g. survey answers or quotes; else 0.35)."),
     seed: int = seed_option(),
     force: bool = force_option(),
 ) -> None:
@@ -71,6 +86,10 @@ def train_cli(
         from themeassist.errors import LittleDataWarning
         from themeassist.static_embed import make_embedder
 
+        from themeassist.errors import ConfigError
+
+        if scope not in classify.SCOPES:
+            raise ConfigError(f"--scope must be one of {', '.join(classify.SCOPES)}, got {scope!r}")
         started = time.perf_counter()
         planned = list(modelstore.FILES) + list(EXTRA_OUTPUTS) + (
             list(EVALUATION_OUTPUTS) if evaluate else [])
@@ -89,7 +108,8 @@ def train_cli(
                 segments, human, book, emb, seed=seed, context=context,
                 codebook_embeddings=book_emb, embedding_model=embedder.model_id,
                 embedding_source=getattr(embedder, "source", str(embedding_model)),
-                evaluate=evaluate, folds=folds, decided=decided_ids,
+                evaluate=evaluate, folds=folds, decided=decided_ids, min_support=min_support,
+                backoff=backoff, scope=scope, zero_shot_codable_rate=codable_rate or None,
                 categorical=[c.strip() for c in feature_columns.split(",") if c.strip()])
         for w in caught:
             if issubclass(w.category, LittleDataWarning):
@@ -130,4 +150,8 @@ def evaluation_summary(ev: dict) -> str:
                      f"{m['accuracy']:6.2f} {m['macro_f1']:8.2f}")
     lines.append(f"  50% most confident: code kappa {ev['kappa_top50']:.2f}; calibration error "
                  f"(ECE) {ev['ece']:.3f}")
+    for name, m in (ev.get("sets") or {}).items():
+        lines.append(f"  code sets ({name}): MASI alpha {m['masi_alpha']:.2f}, per-code F1 "
+                     f"(macro) {m['per_code_f1_macro']:.2f}, {m['mean_set_size_predicted']:.2f} "
+                     f"codes per segment (human {m['mean_set_size_human']:.2f})")
     return "\n".join(lines)
