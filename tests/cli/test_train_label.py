@@ -186,3 +186,26 @@ def test_decided_segments_train_suggest_and_label_the_whole_coding_issue13(train
     assert res.exit_code == 0, res.output
     card = json.loads((tmp_path / "m3" / "model_card.json").read_text())
     assert card["training_data"]["n_segments_in_scope"] == len(first)
+
+
+def test_train_takes_min_support_backoff_and_scope_as_options(tmp_path):
+    # issue 14: support and back-off thresholds are options of train (and project settings)
+    out = tmp_path / "m"
+    res = run("train", "-s", FIX / "segments.csv", "-c", FIX / "codings.csv",
+              "-b", FIX / "codebook.csv", "-o", out, "--min-support", "5", "--backoff", "0.3",
+              "--scope", "none")
+    assert res.exit_code == 0, res.output
+    settings = json.loads((out / "model.json").read_text())["settings"]
+    assert (settings["min_support"], settings["backoff"], settings["scope"]) == (5, 0.3, "none")
+    assert "Code scope: none" in (out / "model_card.md").read_text()
+    res = run("train", "-s", FIX / "segments.csv", "-b", FIX / "codebook.csv", "-o",
+              tmp_path / "bad", "--scope", "everywhere")
+    assert res.exit_code == 1 and "--scope must be one of" in res.output
+    assert not (tmp_path / "bad").exists()
+    machine = tmp_path / "all.csv"
+    res = run("label", "-s", FIX / "segments.csv", "--model", out, "-o", machine,
+              "--all-segments")
+    assert res.exit_code == 0, res.output
+    labels = pd.read_csv(machine, keep_default_na=False)
+    assert (labels["best_code"] != "").all() and labels["best_probability"].between(0, 1).all()
+    assert (labels["level"] == "none").any()
