@@ -42,9 +42,31 @@ How a segment is labelled
    already carrying that evidence. The same out-of-fold predictions choose the default review
    threshold (from the coverage-agreement curve) and the codable threshold (maximum
    Cohen's kappa of detection).
-5. **Back-off.** A code whose calibrated probability is below ``backoff`` or that has fewer
-   than ``min_support`` human examples is reported at theme level (empty valence and
-   subtheme) with the theme's probability.
+5. **Code scope.** A codebook may have a ``question`` column (one or several question ids
+   per entry, ``1;3`` or ``1, 3``; empty = any question): a code is then never predicted
+   for segments of other questions (its logit is masked, :func:`scope_outside`), in
+   training, calibration, zero-shot and labelling alike. Without the column the scope is
+   learnt from the human coding (:func:`learn_scope`: a code applied only under some
+   questions gets a prior toward them, its logit lowered elsewhere by a weight chosen
+   from ``scope_weight_grid`` on out-of-fold likelihood, so 0 when it does not help); the
+   model card says which.
+6. **Code sets.** Beside the softmax, each code gets a one-vs-rest calibrated probability
+   of being among the segment's codes, and a segment's set is its top code plus the codes
+   whose probability reaches a threshold; both are fitted on the out-of-fold predictions
+   (:func:`fit_set_rule`) and evaluated with set agreement (:func:`set_metrics`: MASI alpha
+   and per-code F1) beside the first-code kappa.
+7. **Back-off.** A code is thin when its calibrated probability is below ``backoff``, or
+   when it has fewer than ``min_support`` human examples and its probability is below the
+   review threshold (so a rare code the model is sure of stays). A thin code backs off one
+   level at a time: to its parent when the subtheme is a path (``a > b > c`` or
+   ``a->b->c``, as REFI-QDA nests codes: ``a > b`` with the summed probability of the codes
+   under it), then the next parent, and last its theme (empty valence and subtheme, the
+   theme's probability).
+8. **Zero-shot.** Without codings, codes are scored by similarity to the codebook entry
+   texts (descriptions included) within their question scope, and the share of segments
+   labelled is ``zero_shot_codable_rate``, by default chosen from the corpus
+   (:func:`default_codable_rate`: 1.0 for survey answers or quotes, 0.35 for transcripts
+   with facilitator turns).
 
 References
 ----------
@@ -79,7 +101,7 @@ from themeassist.errors import InputError, LittleDataWarning, ModelError, Undefi
 log = logging.getLogger(__name__)
 
 #: Versioned name of the method (R9): goes into model cards and manifests.
-METHOD = "themeassist.classify.lr-ngram-context-temperature.v2"
+METHOD = "themeassist.classify.lr-ngram-context-temperature-scope-sets.v3"
 
 #: Settings of :func:`train_model` and their defaults.
 DEFAULT_SETTINGS: dict[str, Any] = {
