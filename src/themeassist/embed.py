@@ -360,7 +360,9 @@ class Embedder:
 
     @property
     def dim(self) -> int:
-        return int(self._model().get_sentence_embedding_dimension())
+        model = self._model()
+        get = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(get())
 
     def _model(self):
         return load_sentence_transformer(str(self.spec.path))
