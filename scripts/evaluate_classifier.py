@@ -55,6 +55,14 @@ baseline + task one-hot                  0.466  0.631  0.403    0.079  -
 themeassist (defaults)                   0.583  0.770  0.526    0.025  0.635
 =======================================  =====  =====  =======  =====  =====
 
+Measured 2026-12-01 after issue 14 (canonical batched embeddings, learnt code scope, code
+sets; same command, highlight units; 1,590 s on a machine at load average 12-18, 63 s
+unloaded before): kappa 0.639, top50 0.847, codable 0.635, ECE 0.028, any 0.660 (at least
+as good as before). Set agreement with the human code sets (1.08 codes per coded
+segment): themeassist MASI alpha 0.625, per-code F1 macro 0.579, exact sets 0.633, 1.01
+codes per segment; the baselines (one code each) MASI alpha 0.431 / 0.492 / 0.484 / 0.544
+and per-code F1 macro 0.376 / 0.450 / 0.411 / 0.480 (rows in the order above).
+
 Settings swept on the highlight units (``--no-baseline --set ...``; kappa / top50 /
 codable / ECE): C=1 0.631/0.849/0.635/0.037; C=16 0.636/0.845/0.635/0.023;
 neighbour_weight=0 0.637/0.851/0.635/0.026; neighbour_weight=1.0 0.626/0.842/0.610/0.028;
