@@ -25,8 +25,15 @@ Usage::
 
     PYTHONPATH=src .venv/bin/python scripts/bench_embed.py [--n 1500] [--rounds 3]
 
-Measured 2026-12-01 (2 cores shared with five other agents, load average 8-12): see the
-report of issue 14 for the figures this prints.
+Measured 2026-12-01, NOT conclusive: the 2 cores were shared with five other agents at
+load average 16-19, so one round took over 15 minutes and rates moved by 2x between paths
+run a minute apart. One round, ``--n 400``, canonical-v1 (32 rows): bare 9.4/s, run 7.2
+(0.77), train 6.1 (0.65), label 8.5 (0.90), suggest 7.6 (0.81). One round, ``--n 600``,
+canonical-v2 (the current 16 rows, 4/16-token buckets): bare 3.2/s, run 3.9 (1.22), train
+2.7 (0.84), label 2.8 (0.88), suggest 4.5 (1.41). By token count (what the encoder
+computes), canonical-v2 pads 1.17x the real tokens on 2,000 sample segments and 1.08x on
+10,000, against 1.04x / 1.01x for the model's own length-sorted batches: an expected ratio
+of about 0.89-0.93 on an idle machine. Re-run unloaded before quoting a ratio.
 """
 
 from __future__ import annotations

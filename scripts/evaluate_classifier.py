@@ -63,6 +63,10 @@ segment): themeassist MASI alpha 0.625, per-code F1 macro 0.579, exact sets 0.63
 codes per segment; the baselines (one code each) MASI alpha 0.431 / 0.492 / 0.484 / 0.544
 and per-code F1 macro 0.376 / 0.450 / 0.411 / 0.480 (rows in the order above).
 
+Zero-shot (``--zero-shot-only``; no codings, the codebook's entry texts, codable rate 0.35
+from the corpus rule since the sessions have moderator turns): kappa 0.160, top50 0.233,
+codable 0.076, ECE 0.354, accuracy 0.195, 35% of segments labelled.
+
 Settings swept on the highlight units (``--no-baseline --set ...``; kappa / top50 /
 codable / ECE): C=1 0.631/0.849/0.635/0.037; C=16 0.636/0.845/0.635/0.023;
 neighbour_weight=0 0.637/0.851/0.635/0.026; neighbour_weight=1.0 0.626/0.842/0.610/0.028;
