@@ -109,10 +109,13 @@ def _csv_encoding(path: Path) -> str:
 def _csv_reader(path: Path, chunksize: int | None, **kw):
     enc = _csv_encoding(path)
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding=enc,
-                           chunksize=chunksize, **kw)
+        reader = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=enc,
+                             chunksize=chunksize, **kw)
     except pd.errors.EmptyDataError:
         raise InputError("empty table", path=path, expected="a header row", got="") from None
+    if chunksize is None:
+        return io.restore_frame(reader)
+    return (io.restore_frame(part) for part in reader)
 
 
 def _count_rows(path: Path) -> int:
@@ -549,8 +552,10 @@ class PartStore:
             elif suffix == ".csv":
                 for i, part in enumerate(self.parts()):
                     df = pq.read_table(part).to_pandas()
-                    fh.write(df.to_csv(index=False, header=i == 0,
-                                       lineterminator="\n").encode("utf-8"))
+                    data = io.table_bytes(df, ".csv")  # formulas neutralised
+                    if i > 0:
+                        data = data[data.index(b"\n") + 1:]  # one header only
+                    fh.write(data)
             else:
                 writer = None
                 for part in self.parts():
