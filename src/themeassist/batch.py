@@ -643,6 +643,15 @@ def _own_partial(out: Path, key: str) -> bool:
     return bool(head) and head.get("run") == key
 
 
+def _check_not_input(out: Path, files: Sequence[str | Path]) -> None:
+    """Refuse an output (or its manifest or parts) that is one of the inputs."""
+    mine = {os.path.realpath(p) for p in (out, manifest_path(out), parts_folder(out))}
+    for f in files:
+        if os.path.realpath(f) in mine:
+            raise ConfigError(f"--out {out} is an input ({f}); inputs are never overwritten, "
+                              "even with --force: choose another output")
+
+
 def label_batch(
     inputs: Sequence[str | Path],
     model_dir: str | Path,
@@ -715,6 +724,7 @@ def label_batch(
     model_info = modelstore.load_model(model_dir)  # a broken model folder stops here
     plan = plan_inputs(list(inputs), questions=questions, settings=ingest_settings,
                        strict=strict)
+    _check_not_input(out, plan.files)
     settings = {"threshold": threshold, "all_segments": bool(all_segments),
                 "chunk_size": int(chunk_size),
                 "questions": [q.model_dump() if hasattr(q, "model_dump") else q
@@ -731,10 +741,31 @@ def label_batch(
                            c.get("files", 0), time.perf_counter() - t0, already_complete=True)
     if out.exists() and not force and not _own_partial(out, key):
         raise OutputExistsError(f"{out} exists; use --force to overwrite it")
+    model = embedder = None
+    if client is None:  # a model that cannot label (embedding mismatch) stops before OUT.parts
+        model, embedder = load_labeller(str(model_dir), cache)
+    fresh_store = not (parts_folder(out) / JOURNAL).is_file() or not resume
     store = PartStore(parts_folder(out), key, resume=resume)
     resumed = len(store.done)
-    if client is None:
-        model, embedder = load_labeller(str(model_dir), cache)
+    try:
+        return _label_run(store, plan, out, model_dir, key, settings, card, model_info, client,
+                          model, embedder, threshold=threshold,
+                          all_segments=all_segments, chunk_size=chunk_size, resume=resume,
+                          strict=strict, questions=questions, ingest_settings=ingest_settings,
+                          cache=cache, worker_threads=worker_threads, progress=progress,
+                          on_chunk=on_chunk, resumed=resumed, t0=t0)
+    except Exception:
+        if fresh_store and not store.done:
+            store.remove()  # a refused run leaves no OUT.parts/journal.jsonl behind
+        raise
+
+
+def _label_run(store, plan, out, model_dir, key, settings, card, model_info, client, model,
+               embedder, *, threshold, all_segments, chunk_size, resume, strict, questions,
+               ingest_settings, cache, worker_threads, progress, on_chunk, resumed, t0
+               ) -> BatchResult:
+    """The chunk loop, merge and manifest of :func:`label_batch`."""
+    from themeassist import modelstore
     from tqdm.auto import tqdm
 
     bar = tqdm(total=plan.total, unit="seg", desc="labelling", disable=not progress,

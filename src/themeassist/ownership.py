@@ -28,13 +28,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from themeassist import io
-from themeassist.errors import OutputExistsError
+from themeassist.errors import ConfigError, OutputExistsError
 from themeassist.locking import OutputLock
 
 MARKER = ".themeassist-run.json"
@@ -186,6 +187,36 @@ def is_own(out: str | Path, path: str | Path, claim: Claim | None) -> bool:
         return False
 
 
+def project_inputs(project) -> list[Path]:
+    """Every file a project reads: transcripts (or segments), codebook, codings, questions."""
+    paths: list[Path] = []
+    with contextlib.suppress(Exception):  # a project without transcripts has none
+        paths += [Path(p) for p in project.transcript_paths()]
+    for name in ("segments", "codebook", "questions"):
+        value = getattr(project, name, None)
+        if isinstance(value, str) and value:
+            paths.append(Path(project.resolve(value)))
+    paths += [Path(project.resolve(c)) for c in (getattr(project, "codings", None) or [])]
+    return paths
+
+
+def check_inputs_outside(project, out: str | Path) -> None:
+    """Refuse a run folder that is, or holds, one of the project's inputs (``--force`` or
+    not): a run rewrites files all over its folder, and ``--force`` clears some.
+
+    Raises
+    ------
+    ConfigError
+        Naming the folder and the input.
+    """
+    root = Path(os.path.realpath(out))
+    for p in project_inputs(project):
+        real = Path(os.path.realpath(p))
+        if real == root or root in real.parents:
+            raise ConfigError(f"the output folder {out} holds an input of the project ({p}); "
+                              "inputs are never overwritten: choose another output folder")
+
+
 def locked_run(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Decorate ``run_project(project, out=None, ...)``: hold the output folder's lock
     for the whole run (resolving ``out`` the way the runner does)."""
@@ -193,6 +224,7 @@ def locked_run(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(project, out=None, *args, **kwargs):
         target = Path(out) if out is not None else project.resolve(project.output)
+        check_inputs_outside(project, target)
         with OutputLock(target, command=f"run {getattr(project, 'name', '')}".strip()):
             return fn(project, target, *args, **kwargs)
 

@@ -92,7 +92,9 @@ def label_cli(
     To review the pre-labels in NVivo, ATLAS.ti or MAXQDA, export them with the transcripts:
     themeassist qda export -s segments.csv -c machine.csv -b codebook.csv -o review.qdpx.
     """
-    with user_errors():
+    with user_errors(outputs=[out], command="label",
+                     inputs=[*(Path(i) for i in inputs or []), corpus, model_dir, codebook,
+                             config, questions]):
         import os
 
         from themeassist import batch, io, modelstore

@@ -38,7 +38,7 @@ def suggest_cli(
 
     Example: themeassist suggest -m model/ -s segments.csv -c human.csv -n 20
     """
-    with user_errors():
+    with user_errors(outputs=[out], inputs=[model_dir, corpus, codings], command="suggest"):
         from themeassist import classify, io, modelstore
         from themeassist.embed import Embedder
 
