@@ -408,8 +408,13 @@ _LOADS = {"count": 0}  # models loaded by this process (a worker loads one once)
 
 
 @functools.lru_cache(maxsize=2)
-def load_labeller(model_dir: str, cache: bool = False, threads: int | None = None):
-    """``(model, embedder)`` for a MODEL_DIR, loaded once per process (and per Dask worker)."""
+def load_labeller(model_dir: str, cache: bool = False, threads: int | None = None,
+                  embedding_model: str | None = None):
+    """``(model, embedder)`` for a MODEL_DIR, loaded once per process (and per Dask worker).
+
+    The embedder is the packaged encoder, or ``embedding_model`` (a folder the user named);
+    never a folder the model folder names (:func:`modelstore.trusted_embedding_source`).
+    """
     from themeassist import modelstore
     from themeassist.static_embed import embedder_for
 
@@ -419,17 +424,17 @@ def load_labeller(model_dir: str, cache: bool = False, threads: int | None = Non
 
             torch.set_num_threads(int(threads))
     model = modelstore.load_model(model_dir)
-    embedder = embedder_for(model.embedding_source_, cache=None if cache else False,
-                            show_progress=False)
+    source = modelstore.trusted_embedding_source(model, embedding_model, folder=model_dir)
+    embedder = embedder_for(source, cache=None if cache else False, show_progress=False)
     model.check_embedding_model(embedder.model_id)
     _LOADS["count"] += 1
     return model, embedder
 
 
 def _label_task(chunk: Chunk, model_dir: str, threshold, all_segments: bool, cache: bool,
-                threads) -> pd.DataFrame:
+                threads, embedding_model: str | None = None) -> pd.DataFrame:
     """What a Dask worker runs for one chunk (the model is loaded once per worker)."""
-    model, embedder = load_labeller(model_dir, cache, threads)
+    model, embedder = load_labeller(model_dir, cache, threads, embedding_model)
     return label_chunk(chunk, model, embedder, threshold=threshold, all_segments=all_segments)
 
 
@@ -670,6 +675,7 @@ def label_batch(
     worker_threads: int | None = None,
     progress: bool = True,
     on_chunk: Callable[[Chunk], None] | None = None,
+    embedding_model: str | Path | None = None,
 ) -> BatchResult:
     """Label a segments table or a batch of transcripts into ``out``, resumably.
 
@@ -705,6 +711,9 @@ def label_batch(
         A progress bar on stderr: segments, rate, time left.
     on_chunk : callable, optional
         Called after each chunk is committed (tests use it to interrupt a run).
+    embedding_model : path, optional
+        The embedding model folder to use when the model was not trained on the packaged
+        encoder: a folder the model folder names is never loaded on its own say.
 
     Returns
     -------
@@ -721,7 +730,12 @@ def label_batch(
     if not card.is_file():
         raise InputError("not a themeassist model folder (model_card.json is missing)",
                          path=model_dir)
+    if threshold is not None and not (isinstance(threshold, int | float)
+                                      and 0.0 <= float(threshold) <= 1.0):
+        raise ConfigError(f"--threshold must be a number between 0 and 1, got {threshold!r}")
     model_info = modelstore.load_model(model_dir)  # a broken model folder stops here
+    embedding_model = None if embedding_model is None else str(embedding_model)
+    modelstore.trusted_embedding_source(model_info, embedding_model, folder=model_dir)
     plan = plan_inputs(list(inputs), questions=questions, settings=ingest_settings,
                        strict=strict)
     _check_not_input(out, plan.files)
@@ -743,7 +757,7 @@ def label_batch(
         raise OutputExistsError(f"{out} exists; use --force to overwrite it")
     model = embedder = None
     if client is None:  # a model that cannot label (embedding mismatch) stops before OUT.parts
-        model, embedder = load_labeller(str(model_dir), cache)
+        model, embedder = load_labeller(str(model_dir), cache, None, embedding_model)
     fresh_store = not (parts_folder(out) / JOURNAL).is_file() or not resume
     store = PartStore(parts_folder(out), key, resume=resume)
     resumed = len(store.done)
@@ -753,7 +767,8 @@ def label_batch(
                           all_segments=all_segments, chunk_size=chunk_size, resume=resume,
                           strict=strict, questions=questions, ingest_settings=ingest_settings,
                           cache=cache, worker_threads=worker_threads, progress=progress,
-                          on_chunk=on_chunk, resumed=resumed, t0=t0)
+                          on_chunk=on_chunk, resumed=resumed, t0=t0,
+                          embedding_model=embedding_model)
     except Exception:
         if fresh_store and not store.done:
             store.remove()  # a refused run leaves no OUT.parts/journal.jsonl behind
@@ -762,8 +777,8 @@ def label_batch(
 
 def _label_run(store, plan, out, model_dir, key, settings, card, model_info, client, model,
                embedder, *, threshold, all_segments, chunk_size, resume, strict, questions,
-               ingest_settings, cache, worker_threads, progress, on_chunk, resumed, t0
-               ) -> BatchResult:
+               ingest_settings, cache, worker_threads, progress, on_chunk, resumed, t0,
+               embedding_model=None) -> BatchResult:
     """The chunk loop, merge and manifest of :func:`label_batch`."""
     from themeassist import modelstore
     from tqdm.auto import tqdm
@@ -788,7 +803,7 @@ def _label_run(store, plan, out, model_dir, key, settings, card, model_info, cli
             n_chunks = _run_dask(client, iter_chunks(batches, chunk_size, path=path), store,
                                  str(model_dir.resolve()), threshold, all_segments, cache,
                                  worker_threads,
-                                 bar, on_chunk)
+                                 bar, on_chunk, embedding_model)
     finally:
         bar.close()
     store.merge(out, force=True)
@@ -823,7 +838,8 @@ def _label_run(store, plan, out, model_dir, key, settings, card, model_info, cli
 
 
 def _run_dask(client, chunks: Iterator[Chunk], store: PartStore, model_dir: str, threshold,
-              all_segments: bool, cache: bool, threads: int | None, bar, on_chunk) -> int:
+              all_segments: bool, cache: bool, threads: int | None, bar, on_chunk,
+              embedding_model: str | None = None) -> int:
     """Submit chunks to Dask with a bounded number in flight; commit them as they finish.
 
     At most two chunks per worker are in flight, so the driver's memory stays bounded.
@@ -851,6 +867,7 @@ def _run_dask(client, chunks: Iterator[Chunk], store: PartStore, model_dir: str,
             bar.update(chunk.n)
             continue
         fut = client.submit(_label_task, chunk, model_dir, threshold, all_segments, cache, threads,
+                            embedding_model,
                             key=f"themeassist-label-{store.run_key[:12]}-{chunk.index}",
                             pure=False)
         futures[fut] = chunk

@@ -95,6 +95,15 @@ def writing(outputs: Iterable[Path | None], *, inputs: Iterable[Path | str | Non
         yield
 
 
+def finite(value: float | None) -> float | None:
+    """Typer callback: refuse NaN and infinity (``click.FloatRange`` lets NaN through)."""
+    import math
+
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"must be a finite number, got {value}")
+    return value
+
+
 def setup_logging(verbose: bool = False) -> None:
     """Send library log messages to stderr (the library itself adds no handlers)."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,

@@ -29,6 +29,10 @@ def suggest_cli(
     decided: Path = decided_option(),
     out: Path = typer.Option(None, "--out", "-o", dir_okay=False,
                              help="Write the suggestions as a table (default: print them)."),
+    embedding_model: Path = typer.Option(
+        None, "--embedding-model",
+        help="The embedding model folder, for a model not trained on the packaged encoder "
+             "(a folder named inside the model folder is never loaded on its own say)."),
     seed: int = seed_option(),
     force: bool = force_option(),
 ) -> None:
@@ -40,11 +44,12 @@ def suggest_cli(
     """
     with user_errors(outputs=[out], inputs=[model_dir, corpus, codings], command="suggest"):
         from themeassist import classify, io, modelstore
-        from themeassist.embed import Embedder
+        from themeassist.static_embed import embedder_for
 
         if out is not None:
             io._check_writable(out, force)
         model = modelstore.load_model(model_dir)
+        source = modelstore.trusted_embedding_source(model, embedding_model, folder=model_dir)
         segments = io.read_segments(corpus)
         coded = []
         if codings is not None:
@@ -53,7 +58,7 @@ def suggest_cli(
             # read and left uncoded counts as decided too: never suggested again
             read = io.read_decisions(decided, segments)["segment_id"].unique()
             coded = sorted(set(coded) | set(read))
-        embedder = Embedder(model.embedding_source_, show_progress=True)
+        embedder = embedder_for(source, show_progress=True)
         modelstore.check_compatible(model, embedding_model=embedder.model_id)
         emb = embedder.embed(segments["text"].tolist())
         picks = classify.suggest(model, segments, emb, n=n, coded_ids=coded, seed=seed)
