@@ -441,7 +441,9 @@ def figure_bytes(fig, fmt: str, dpi: float | None = None) -> bytes:
 
     buf = _io.BytesIO()
     metadata = {"Date": None} if fmt == "svg" else {"Software": None} if fmt == "png" else {}
-    with plt.rc_context({k: v for k, v in RC.items() if k.startswith(("svg.", "savefig."))}):
+    # Tick labels can be made while saving: draw them literally too (no mathtext).
+    with plt.rc_context({k: v for k, v in RC.items()
+                         if k.startswith(("svg.", "savefig.", "text."))}):
         fig.savefig(buf, format=fmt, metadata=metadata, **({"dpi": dpi} if dpi else {}))
     plt.close(fig)
     return buf.getvalue()
