@@ -19,6 +19,7 @@ Everything that touches a file for the library goes through here (and through
 from __future__ import annotations
 
 import contextlib
+import csv
 import hashlib
 import json
 import os
@@ -397,7 +398,10 @@ def table_bytes(df: pd.DataFrame, suffix: str) -> bytes:
     if suffix == ".csv":
         safe = neutralise_frame(df)
         safe.columns = [neutralise_cell(c) for c in df.columns]
-        return safe.to_csv(index=False, lineterminator="\n").encode("utf-8")
+        # The csv module quotes a field holding "\n" but not one holding a bare "\r", which
+        # every CSV reader takes for a line end: quote all text when a cell holds one.
+        quoting = csv.QUOTE_NONNUMERIC if _has_cr(safe) else csv.QUOTE_MINIMAL
+        return safe.to_csv(index=False, lineterminator="\n", quoting=quoting).encode("utf-8")
     if suffix in (".parquet", ".pq"):
         buf = _io.BytesIO()
         df.to_parquet(buf, index=False)
@@ -408,6 +412,11 @@ def table_bytes(df: pd.DataFrame, suffix: str) -> bytes:
         return to_markdown(df).encode("utf-8")
     raise InputError("unknown table format", expected=f"one of {', '.join(TABLE_SUFFIXES)}",
                      got=suffix)
+
+
+def _has_cr(df: pd.DataFrame) -> bool:
+    return any(df[c].map(lambda v: isinstance(v, str) and "\r" in v).any()
+               for c in _text_columns(df)) or any("\r" in str(c) for c in df.columns)
 
 
 def _xlsx_bytes(df: pd.DataFrame) -> bytes:
