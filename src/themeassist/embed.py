@@ -156,11 +156,11 @@ def resolve_model(model: str | os.PathLike = DEFAULT_MODEL) -> ModelSpec:
         raise ModelError(
             f"embedding model {key!r} is neither a packaged model "
             f"({', '.join(PACKAGED_MODELS)}) nor a local folder; models are never downloaded")
+    check_safetensors_only(folder)
     weights = [folder / w for w in WEIGHT_FILES if (folder / w).is_file()]
     if not weights:
         raise ModelError(f"no weights ({', '.join(WEIGHT_FILES)}) in embedding model folder "
                          f"{folder}; themeassist loads safetensors only")
-    check_safetensors_only(folder)
     h = hashlib.sha256()
     for w in weights:
         h.update(_sha256(w).encode())
