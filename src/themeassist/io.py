@@ -136,10 +136,16 @@ def detect_encoding(data: bytes, path: str | Path | None = None) -> str:
     >>> detect_encoding("café".encode("cp1252"))
     'cp1252'
     """
-    if data.startswith(b"\xef\xbb\xbf"):
-        return "utf-8-sig"
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return "utf-16"
+    bom = ("utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else
+           "utf-16" if data.startswith((b"\xff\xfe", b"\xfe\xff")) else None)
+    if bom is not None:
+        try:
+            data.decode(bom)
+        except UnicodeDecodeError as err:
+            raise InputError(f"starts with a {bom.upper()} byte-order mark but is not valid "
+                             f"{bom.split('-')[0].upper()}-{bom.split('-')[1]} text "
+                             f"(byte {err.start})", path=path) from None
+        return bom
     try:
         data.decode("utf-8")
         return "utf-8"
