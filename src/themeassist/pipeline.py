@@ -397,7 +397,6 @@ def _label_stage(project, out, cache, inputs_key, segments, vectors, codebook, b
     and statistics computed from ``machine.csv`` are honest. Transcripts nobody coded are
     labelled by the final model.
     """
-    import warnings
 
     from themeassist import classify
 
@@ -417,9 +416,6 @@ def _label_stage(project, out, cache, inputs_key, segments, vectors, codebook, b
     coded = list(dict.fromkeys(train_segments["transcript_id"])) if primary is not None else []
     parts, held_out = [], []
     for t in segments["transcript_id"].unique():
-        # Held-out folds are small; sklearn's "many classes for few samples" warning is
-        # expected there and says nothing the evaluation does not.
-        warnings.filterwarnings("ignore", message="The number of unique classes is greater")
         in_t = (segments["transcript_id"] == t).to_numpy()
         seg_t = segments[in_t].reset_index(drop=True)
         labeller = model

@@ -42,7 +42,8 @@ def suggest_cli(
 
     Example: themeassist suggest -m model/ -s segments.csv -c human.csv -n 20
     """
-    with user_errors(outputs=[out], inputs=[model_dir, corpus, codings], command="suggest"):
+    with user_errors(outputs=[out], inputs=[model_dir, corpus, codings, decided],
+                     command="suggest"):
         from themeassist import classify, io, modelstore
         from themeassist.static_embed import embedder_for
 

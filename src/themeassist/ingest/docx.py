@@ -51,9 +51,8 @@ def docx_lines(path: str | Path) -> list[tuple[int, str]]:
             lines.append((number, ""))
     except (PackageNotFoundError, KeyError, ValueError, zipfile.BadZipFile) as err:
         raise InputError(f"not a readable Word document ({err})", path=path) from None
-    except OSError:
-        raise
-    except Exception as err:  # a damaged package: lxml, zlib and python-docx raise many kinds
+    except Exception as err:  # a damaged package: lxml, zlib, zipfile (even OSError) and
+        # python-docx raise many kinds; the file itself was readable (is_zipfile above)
         raise InputError(f"not a readable Word document ({type(err).__name__}: {err})",
                          path=path) from None
     return lines
