@@ -51,6 +51,7 @@ import numpy as np
 import pandas as pd
 
 from themeassist import io, tables
+from themeassist.locking import locks_output
 from themeassist.errors import ConfigError, InputError, OutputExistsError, ThemeassistError
 
 log = logging.getLogger(__name__)
@@ -657,6 +658,7 @@ def _check_not_input(out: Path, files: Sequence[str | Path]) -> None:
                               "even with --force: choose another output")
 
 
+@locks_output("out", command="label")  # one writer per output (themeassist.locking)
 def label_batch(
     inputs: Sequence[str | Path],
     model_dir: str | Path,

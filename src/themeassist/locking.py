@@ -289,3 +289,25 @@ def locked(targets: Iterable[str | Path | None], *, command: str | None = None
     else:
         for lock in reversed(taken):
             lock.release()
+
+
+def locks_output(param: str, *, command: str | None = None):
+    """Decorate a function so that it holds the lock on its argument ``param`` (a path)
+    while it runs; e.g. ``label_batch(inputs, model_dir, out, ...)`` locks ``out``."""
+    import functools
+    import inspect
+
+    def decorate(fn):
+        sig = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            target = sig.bind_partial(*args, **kwargs).arguments.get(param)
+            if target is None:
+                return fn(*args, **kwargs)
+            with OutputLock(target, command=command or fn.__name__):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+    return decorate

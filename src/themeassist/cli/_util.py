@@ -87,11 +87,14 @@ def writing(outputs: Iterable[Path | None], *, inputs: Iterable[Path | str | Non
     stop with a message naming the first; a failed or refused command leaves no lock file
     and no folder made only for it.
     """
+    from themeassist.io import clean_staging
     from themeassist.locking import locked
 
     outputs = [Path(o) for o in outputs if o is not None]
     check_not_input(outputs, inputs, contain=contain)
     with locked(outputs, command=command):
+        for out in outputs:  # what a killed writer of this output left beside it
+            clean_staging(out.parent, names=[out.name])
         yield
 
 
