@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from themeassist import locking, ownership
 from themeassist.cli import app
-from themeassist.errors import ConfigError, OutputExistsError
+from themeassist.errors import ConfigError, OutputExistsError, ThemeassistError
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "stats"
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -196,3 +196,16 @@ def test_run_refuses_an_output_folder_holding_an_input(tmp_path):
     inside = project.base_dir
     with pytest.raises(ConfigError, match="holds an input"):
         pipeline.run_project(project, inside, force=True)
+
+
+def test_a_run_that_fails_before_writing_leaves_no_folder(tmp_path):
+    from themeassist import pipeline
+    from themeassist.config import load_project
+
+    project = tmp_path / "p.yaml"
+    (tmp_path / "broken.txt").write_text("no speaker turns at all\n")
+    project.write_text("name: broken\ntranscripts: [broken.txt]\n")
+    out = tmp_path / "out"
+    with pytest.raises(ThemeassistError, match="broken.txt"):
+        pipeline.run_project(load_project(project), out)
+    assert not out.exists() and not locking.lock_path(out).exists()

@@ -225,8 +225,18 @@ def locked_run(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(project, out=None, *args, **kwargs):
         target = Path(out) if out is not None else project.resolve(project.output)
         check_inputs_outside(project, target)
+        existed = target.exists()
         with OutputLock(target, command=f"run {getattr(project, 'name', '')}".strip()):
-            return fn(project, target, *args, **kwargs)
+            try:
+                return fn(project, target, *args, **kwargs)
+            except BaseException:
+                # A run that fails before writing anything leaves no folder behind.
+                if not existed and target.is_dir() and \
+                        [p.name for p in target.iterdir()] == [MARKER]:
+                    with contextlib.suppress(OSError):
+                        (target / MARKER).unlink()
+                        target.rmdir()
+                raise
 
     return wrapper
 
