@@ -77,6 +77,17 @@ def make_static_model(folder: Path, dim: int = 16, seed: int = 0) -> Path:
     return folder
 
 
+_STATIC: dict[str, Path] = {}
+
+
+def _label(*args, **kwargs):
+    """``batch.label_batch`` naming the embedding folder, as a user must for a model not
+    trained on the packaged encoder (a model folder's own ``embedding_source`` is not
+    trusted)."""
+    kwargs.setdefault("embedding_model", _STATIC.get("path"))
+    return batch.label_batch(*args, **kwargs)
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """A trained model folder, the corpus as CSV and Parquet, and the expected labels."""
@@ -96,10 +107,12 @@ def world(tmp_path_factory):
                                      embedding_model=emb.model_id,
                                      embedding_source=static_source(static))
     modelstore.save_model(model, root / "model")
+    _STATIC["path"] = static  # the user names the embedding folder (issue 16)
     io.write_table(segments, root / "segments.csv")
     io.write_table(segments, root / "segments.parquet")
     expected = model.predict_codings(segments, X)
     return {"root": root, "model": root / "model", "segments": segments, "expected": expected,
+            "static": static,
             "csv": root / "segments.csv", "parquet": root / "segments.parquet"}
 
 
@@ -114,7 +127,7 @@ def _read(path: Path) -> pd.DataFrame:
 def test_chunked_labels_equal_labels_of_the_whole_corpus(world, tmp_path, chunk_size):
     # The halo makes chunk boundaries invisible: same rows, same order, same values.
     out = tmp_path / "machine.csv"
-    res = batch.label_batch([world["csv"]], world["model"], out, chunk_size=chunk_size,
+    res = _label([world["csv"]], world["model"], out, chunk_size=chunk_size,
                             progress=False)
     assert res.segments == len(world["segments"])
     assert res.chunks == -(-len(world["segments"]) // chunk_size)
@@ -123,7 +136,7 @@ def test_chunked_labels_equal_labels_of_the_whole_corpus(world, tmp_path, chunk_
 
 def test_parquet_in_parquet_out(world, tmp_path):
     out = tmp_path / "machine.parquet"
-    batch.label_batch([world["parquet"]], world["model"], out, chunk_size=40, progress=False)
+    _label([world["parquet"]], world["model"], out, chunk_size=40, progress=False)
     pd.testing.assert_frame_equal(_read(out), world["expected"], check_dtype=False)
 
 
@@ -149,7 +162,7 @@ def test_bad_row_is_reported_with_its_row_in_the_whole_file(world, tmp_path):
     path = tmp_path / "bad.csv"
     io.write_table(seg, path)
     with pytest.raises(InputError, match="empty text") as err:
-        batch.label_batch([path], world["model"], tmp_path / "m.csv", chunk_size=50,
+        _label([path], world["model"], tmp_path / "m.csv", chunk_size=50,
                           progress=False)
     assert err.value.row == 125 and str(err.value.path) == str(path)
 
@@ -166,11 +179,11 @@ def test_interrupted_run_resumes_without_loss_or_duplicates(world, tmp_path):
             raise Stop
 
     with pytest.raises(Stop):
-        batch.label_batch([world["csv"]], world["model"], out, chunk_size=20, progress=False,
+        _label([world["csv"]], world["model"], out, chunk_size=20, progress=False,
                           on_chunk=stop_after_three)
     assert not out.exists()
     assert len(list(batch.parts_folder(out).glob("part-*.parquet"))) == 3
-    res = batch.label_batch([world["csv"]], world["model"], out, chunk_size=20, progress=False)
+    res = _label([world["csv"]], world["model"], out, chunk_size=20, progress=False)
     assert res.chunks_resumed == 3
     assert out.read_bytes() == io.table_bytes(world["expected"], ".csv")
     assert not batch.parts_folder(out).exists()
@@ -178,9 +191,9 @@ def test_interrupted_run_resumes_without_loss_or_duplicates(world, tmp_path):
 
 def test_rerun_after_completion_changes_nothing(world, tmp_path):
     out = tmp_path / "machine.csv"
-    batch.label_batch([world["csv"]], world["model"], out, chunk_size=50, progress=False)
+    _label([world["csv"]], world["model"], out, chunk_size=50, progress=False)
     before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in (out, batch.manifest_path(out))}
-    res = batch.label_batch([world["csv"]], world["model"], out, chunk_size=50, progress=False)
+    res = _label([world["csv"]], world["model"], out, chunk_size=50, progress=False)
     assert res.already_complete
     assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in before} == before
 
@@ -192,19 +205,19 @@ def test_other_arguments_refuse_old_parts_and_existing_output(world, tmp_path):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        batch.label_batch([world["csv"]], world["model"], out, chunk_size=50, progress=False,
+        _label([world["csv"]], world["model"], out, chunk_size=50, progress=False,
                           on_chunk=stop)
     with pytest.raises(ConfigError, match="other arguments"):
-        batch.label_batch([world["csv"]], world["model"], out, chunk_size=60, progress=False)
-    batch.label_batch([world["csv"]], world["model"], out, chunk_size=60, progress=False,
+        _label([world["csv"]], world["model"], out, chunk_size=60, progress=False)
+    _label([world["csv"]], world["model"], out, chunk_size=60, progress=False,
                       resume=False)
     with pytest.raises(OutputExistsError):
-        batch.label_batch([world["csv"]], world["model"], out, threshold=0.9, progress=False)
+        _label([world["csv"]], world["model"], out, threshold=0.9, progress=False)
 
 
 def test_manifest_records_inputs_model_counts_and_timings(world, tmp_path):
     out = tmp_path / "machine.csv"
-    res = batch.label_batch([world["csv"]], world["model"], out, chunk_size=100, progress=False)
+    res = _label([world["csv"]], world["model"], out, chunk_size=100, progress=False)
     m = json.loads(batch.manifest_path(out).read_text())
     assert m["command"] == "label"
     assert m["inputs"]["corpus"][0]["sha256"] == io.file_sha256(world["csv"])
@@ -222,7 +235,7 @@ KILL_SCRIPT = textwrap.dedent("""
         print(chunk.index, flush=True)
         time.sleep(0.3)
     batch.label_batch([sys.argv[1]], sys.argv[2], sys.argv[3], chunk_size=10,
-                      progress=False, on_chunk=slow)
+                      progress=False, on_chunk=slow, embedding_model=sys.argv[4])
     print("done", flush=True)
 """)
 
@@ -231,7 +244,8 @@ def test_kill_9_mid_run_then_rerun_gives_the_complete_output(world, tmp_path):
     out = tmp_path / "machine.csv"
     script = tmp_path / "run.py"
     script.write_text(KILL_SCRIPT)
-    args = [sys.executable, str(script), str(world["csv"]), str(world["model"]), str(out)]
+    args = [sys.executable, str(script), str(world["csv"]), str(world["model"]), str(out),
+            str(world["static"])]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     for seen, _line in enumerate(proc.stdout, start=1):
@@ -265,7 +279,7 @@ def test_transcripts_are_ingested_and_a_malformed_one_is_skipped(world, tmp_path
     _write_transcripts(folder, world["segments"])
     (folder / "broken.docx").write_bytes(b"this is not a docx file")
     out = tmp_path / "machine.csv"
-    res = batch.label_batch([folder], world["model"], out, chunk_size=30, progress=False)
+    res = _label([folder], world["model"], out, chunk_size=30, progress=False)
     assert res.files == 3 and len(res.skipped) == 1
     assert res.skipped[0]["file"].endswith("broken.docx") and res.skipped[0]["reason"]
     got = _read(out)
@@ -281,7 +295,7 @@ def test_strict_stops_at_the_malformed_transcript(world, tmp_path):
     _write_transcripts(folder, world["segments"], n=1)
     (folder / "broken.docx").write_bytes(b"this is not a docx file")
     with pytest.raises(InputError) as err:
-        batch.label_batch([folder], world["model"], tmp_path / "m.csv", strict=True,
+        _label([folder], world["model"], tmp_path / "m.csv", strict=True,
                           progress=False)
     assert "broken.docx" in str(err.value)
     assert not (tmp_path / "m.csv").exists()
@@ -291,12 +305,12 @@ def test_strict_stops_at_the_malformed_transcript(world, tmp_path):
 def test_dask_two_workers_give_the_single_process_output(world, tmp_path):
     distributed = pytest.importorskip("distributed")
     single = tmp_path / "single.csv"
-    batch.label_batch([world["csv"]], world["model"], single, chunk_size=30, progress=False)
+    _label([world["csv"]], world["model"], single, chunk_size=30, progress=False)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None, silence_logs=40) as cluster, \
             distributed.Client(cluster) as client:
         out = tmp_path / "dask.csv"
-        res = batch.label_batch([world["csv"]], world["model"], out, chunk_size=30,
+        res = _label([world["csv"]], world["model"], out, chunk_size=30,
                                 progress=False, client=client)
         loads = client.run(batch.worker_loads)
     assert res.chunks == 10
@@ -310,7 +324,10 @@ def _cli(args):
 
     from themeassist.cli import app
 
-    return CliRunner().invoke(app, [str(a) for a in args])
+    args = [str(a) for a in args]
+    if args[:1] == ["label"] and "path" in _STATIC:
+        args += ["--embedding-model", str(_STATIC["path"])]
+    return CliRunner().invoke(app, args)
 
 
 def test_cli_labels_transcripts_and_reports_the_skipped_file(world, tmp_path):
@@ -353,13 +370,13 @@ def test_a_torn_journal_line_and_a_merged_but_unfinished_run_still_resume(world,
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        batch.label_batch([world["csv"]], world["model"], out, chunk_size=50, progress=False,
+        _label([world["csv"]], world["model"], out, chunk_size=50, progress=False,
                           on_chunk=stop)
     journal = batch.parts_folder(out) / batch.JOURNAL
     with open(journal, "a") as fh:
         fh.write('{"chunk": 2, "part": "part-0000')         # killed while writing
     out.write_text("half-merged output of this run\n")     # killed between merge and manifest
-    batch.label_batch([world["csv"]], world["model"], out, chunk_size=50, progress=False)
+    _label([world["csv"]], world["model"], out, chunk_size=50, progress=False)
     assert out.read_bytes() == io.table_bytes(world["expected"], ".csv")
 
 

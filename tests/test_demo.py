@@ -119,3 +119,32 @@ def test_two_fresh_runs_with_cold_caches_give_identical_files(demo_dir, tmp_path
     res = runner.invoke(app, ["demo", "--out", str(other)])
     assert res.exit_code == 0, res.output
     assert _digests(other) == _digests(demo_dir)
+
+
+def test_a_resumed_run_prints_no_sklearn_warnings_and_lists_only_its_files(demo_dir):
+    # Issue 16: a run resumed after its label stage was interrupted (train reused, label
+    # re-run) printed 63 scikit-learn UserWarnings; staging folders were listed as outputs.
+    import warnings
+
+    stages = demo_dir / ".stages.json"
+    keys = json.loads(stages.read_text())
+    keys.pop("label", None)
+    stages.write_text(json.dumps(keys))
+    (demo_dir / ".discover.k2j3h4g5.staging").mkdir()           # left by a kill -9
+    (demo_dir / "my notes.txt").write_text("the user's own file")
+    with warnings.catch_warnings(record=True) as caught, block_sockets():
+        warnings.simplefilter("always")
+        res = runner.invoke(app, ["demo", "--out", str(demo_dir)])
+    assert res.exit_code == 0, res.output
+    assert "train: reused" in res.output and "label: reused" not in res.output
+    from_sklearn = [f"{w.filename}: {w.message}" for w in caught
+                    if issubclass(w.category, UserWarning)
+                    and ("sklearn" in w.filename or w.category.__module__.startswith("sklearn")
+                         or "unique classes" in str(w.message))]
+    assert from_sklearn == []
+    files = json.loads((demo_dir / "manifest.json").read_text())["files"]
+    assert not [f for f in files if any(part.startswith(".") for part in f.split("/"))]
+    assert "my notes.txt" not in files and "machine.csv" in files
+    assert not (demo_dir / ".discover.k2j3h4g5.staging").exists()
+    assert not (demo_dir.parent / f".{demo_dir.name}.lock").exists()
+    (demo_dir / "my notes.txt").unlink()

@@ -150,6 +150,7 @@ def test_train_static_then_label_uses_the_static_embedding(tiny_bert, tmp_path, 
     card = (tmp_path / "model" / "model_card.json").read_text()
     assert "static" in card.lower() or "model2vec" in card.lower()
     res = runner.invoke(app, ["label", "-s", str(tmp_path / "seg.csv"), "-m",
-                              str(tmp_path / "model"), "-o", str(tmp_path / "machine.csv")])
+                              str(tmp_path / "model"), "-o", str(tmp_path / "machine.csv"),
+                              "--embedding-model", str(tiny_bert)])
     assert res.exit_code == 0, res.output
     assert (tmp_path / "machine.csv").is_file()

@@ -53,6 +53,7 @@ import numpy as np
 import pandas as pd
 
 from themeassist import io, tables
+from themeassist.locking import locks_output
 from themeassist.errors import ConfigError, InputError, OutputExistsError, ThemeassistError
 
 log = logging.getLogger(__name__)
@@ -111,10 +112,13 @@ def _csv_encoding(path: Path) -> str:
 def _csv_reader(path: Path, chunksize: int | None, **kw):
     enc = _csv_encoding(path)
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding=enc,
-                           chunksize=chunksize, **kw)
+        reader = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=enc,
+                             chunksize=chunksize, **kw)
     except pd.errors.EmptyDataError:
         raise InputError("empty table", path=path, expected="a header row", got="") from None
+    if chunksize is None:
+        return io.restore_frame(reader)
+    return (io.restore_frame(part) for part in reader)
 
 
 def _count_rows(path: Path) -> int:
@@ -399,8 +403,13 @@ _LOADS = {"count": 0}  # models loaded by this process (a worker loads one once)
 
 
 @functools.lru_cache(maxsize=2)
-def load_labeller(model_dir: str, cache: bool = False, threads: int | None = None):
-    """``(model, embedder)`` for a MODEL_DIR, loaded once per process (and per Dask worker)."""
+def load_labeller(model_dir: str, cache: bool = False, threads: int | None = None,
+                  embedding_model: str | None = None):
+    """``(model, embedder)`` for a MODEL_DIR, loaded once per process (and per Dask worker).
+
+    The embedder is the packaged encoder, or ``embedding_model`` (a folder the user named);
+    never a folder the model folder names (:func:`modelstore.trusted_embedding_source`).
+    """
     from themeassist import modelstore
     from themeassist.static_embed import embedder_for
 
@@ -410,8 +419,9 @@ def load_labeller(model_dir: str, cache: bool = False, threads: int | None = Non
 
             torch.set_num_threads(int(threads))
     model = modelstore.load_model(model_dir)
+    source = modelstore.trusted_embedding_source(model, embedding_model, folder=model_dir)
     # cache: False (none), True (the default cache) or the path of a cache file
-    embedder = embedder_for(model.embedding_source_,
+    embedder = embedder_for(source,
                             cache=(None if cache is True else str(cache)) if cache else False,
                             show_progress=False)
     model.check_embedding_model(embedder.model_id)
@@ -420,9 +430,9 @@ def load_labeller(model_dir: str, cache: bool = False, threads: int | None = Non
 
 
 def _label_task(chunk: Chunk, model_dir: str, threshold, all_segments: bool, cache: bool,
-                threads) -> pd.DataFrame:
+                threads, embedding_model: str | None = None) -> pd.DataFrame:
     """What a Dask worker runs for one chunk (the model is loaded once per worker)."""
-    model, embedder = load_labeller(model_dir, cache, threads)
+    model, embedder = load_labeller(model_dir, cache, threads, embedding_model)
     return label_chunk(chunk, model, embedder, threshold=threshold, all_segments=all_segments)
 
 
@@ -567,8 +577,10 @@ class PartStore:
             elif suffix == ".csv":
                 for i, part in enumerate(self.parts()):
                     df = read(part).to_pandas()
-                    fh.write(df.to_csv(index=False, header=i == 0,
-                                       lineterminator="\n").encode("utf-8"))
+                    data = io.table_bytes(df, ".csv")  # formulas neutralised
+                    if i > 0:
+                        data = data[data.index(b"\n") + 1:]  # one header only
+                    fh.write(data)
             else:
                 writer = None
                 for part in self.parts():
@@ -729,6 +741,16 @@ def _own_partial(out: Path, key: str) -> bool:
     return bool(head) and head.get("run") == key
 
 
+def _check_not_input(out: Path, files: Sequence[str | Path]) -> None:
+    """Refuse an output (or its manifest or parts) that is one of the inputs."""
+    mine = {os.path.realpath(p) for p in (out, manifest_path(out), parts_folder(out))}
+    for f in files:
+        if os.path.realpath(f) in mine:
+            raise ConfigError(f"--out {out} is an input ({f}); inputs are never overwritten, "
+                              "even with --force: choose another output")
+
+
+@locks_output("out", command="label")  # one writer per output (themeassist.locking)
 def label_batch(
     inputs: Sequence[str | Path],
     model_dir: str | Path,
@@ -747,6 +769,7 @@ def label_batch(
     worker_threads: int | None = None,
     progress: bool = True,
     on_chunk: Callable[[Chunk], None] | None = None,
+    embedding_model: str | Path | None = None,
 ) -> BatchResult:
     """Label a segments table or a batch of transcripts into ``out``, resumably.
 
@@ -782,6 +805,9 @@ def label_batch(
         A progress bar on stderr: segments, rate, time left.
     on_chunk : callable, optional
         Called after each chunk is committed (tests use it to interrupt a run).
+    embedding_model : path, optional
+        The embedding model folder to use when the model was not trained on the packaged
+        encoder: a folder the model folder names is never loaded on its own say.
 
     Returns
     -------
@@ -798,9 +824,15 @@ def label_batch(
     if not card.is_file():
         raise InputError("not a themeassist model folder (model_card.json is missing)",
                          path=model_dir)
+    if threshold is not None and not (isinstance(threshold, int | float)
+                                      and 0.0 <= float(threshold) <= 1.0):
+        raise ConfigError(f"--threshold must be a number between 0 and 1, got {threshold!r}")
     model_info = modelstore.load_model(model_dir)  # a broken model folder stops here
+    embedding_model = None if embedding_model is None else str(embedding_model)
+    modelstore.trusted_embedding_source(model_info, embedding_model, folder=model_dir)
     plan = plan_inputs(list(inputs), questions=questions, settings=ingest_settings,
                        strict=strict)
+    _check_not_input(out, plan.files)
     settings = {"threshold": threshold, "all_segments": bool(all_segments),
                 "chunk_size": int(chunk_size),
                 "questions": [q.model_dump() if hasattr(q, "model_dump") else q
@@ -824,10 +856,32 @@ def label_batch(
         raise OutputExistsError(f"{out} exists; use --force to overwrite it")
     if _same_labels(out, labels_key) and not parts_folder(out).exists():
         return _rethreshold(out, key, threshold, model_info, t0)
+    model = embedder = None
+    if client is None:  # a model that cannot label (embedding mismatch) stops before OUT.parts
+        model, embedder = load_labeller(str(model_dir), cache, None, embedding_model)
+    fresh_store = not (parts_folder(out) / JOURNAL).is_file() or not resume
     store = PartStore(parts_folder(out), labels_key, resume=resume)
     resumed = len(store.done)
-    if client is None:
-        model, embedder = load_labeller(str(model_dir), cache)
+    try:
+        return _label_run(store, plan, out, model_dir, key, settings, card, model_info, client,
+                          model, embedder, threshold=threshold,
+                          all_segments=all_segments, chunk_size=chunk_size, resume=resume,
+                          strict=strict, questions=questions, ingest_settings=ingest_settings,
+                          cache=cache, worker_threads=worker_threads, progress=progress,
+                          on_chunk=on_chunk, resumed=resumed, t0=t0,
+                          embedding_model=embedding_model, labels_key=labels_key)
+    except Exception:
+        if fresh_store and not store.done:
+            store.remove()  # a refused run leaves no OUT.parts/journal.jsonl behind
+        raise
+
+
+def _label_run(store, plan, out, model_dir, key, settings, card, model_info, client, model,
+               embedder, *, threshold, all_segments, chunk_size, resume, strict, questions,
+               ingest_settings, cache, worker_threads, progress, on_chunk, resumed, t0,
+               embedding_model=None, labels_key=None) -> BatchResult:
+    """The chunk loop, merge and manifest of :func:`label_batch`."""
+    from themeassist import modelstore
     from tqdm.auto import tqdm
 
     bar = tqdm(total=plan.total, unit="seg", desc="labelling", disable=not progress,
@@ -850,7 +904,7 @@ def label_batch(
             n_chunks = _run_dask(client, iter_chunks(batches, chunk_size, path=path), store,
                                  str(model_dir.resolve()), None, all_segments, cache,
                                  worker_threads,
-                                 bar, on_chunk)
+                                 bar, on_chunk, embedding_model)
     finally:
         bar.close()
     _, review = store.merge(out, force=True, threshold=threshold)
@@ -884,7 +938,8 @@ def label_batch(
 
 
 def _run_dask(client, chunks: Iterator[Chunk], store: PartStore, model_dir: str, threshold,
-              all_segments: bool, cache: bool, threads: int | None, bar, on_chunk) -> int:
+              all_segments: bool, cache: bool, threads: int | None, bar, on_chunk,
+              embedding_model: str | None = None) -> int:
     """Submit chunks to Dask with a bounded number in flight; commit them as they finish.
 
     At most two chunks per worker are in flight, so the driver's memory stays bounded.
@@ -912,6 +967,7 @@ def _run_dask(client, chunks: Iterator[Chunk], store: PartStore, model_dir: str,
             bar.update(chunk.n)
             continue
         fut = client.submit(_label_task, chunk, model_dir, threshold, all_segments, cache, threads,
+                            embedding_model,
                             key=f"themeassist-label-{store.run_key[:12]}-{chunk.index}",
                             pure=False)
         futures[fut] = chunk

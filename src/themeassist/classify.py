@@ -160,6 +160,15 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+#: scikit-learn (>= 1.8) warns when a target has more distinct values than half its samples
+#: ("`y` could represent a regression problem"). Ours are code indices, categorical by
+#: construction, and a codebook of 185 codes with a few examples each trips the heuristic on
+#: every small fold: before issue 16 a resumed run printed it 63 times (each
+#: ``catch_warnings`` block resets Python's once-per-place memory). It is silenced only
+#: around our own fits, never globally.
+_MANY_CLASSES = "The number of unique classes is greater than 50% of the number of samples"
+
+
 class CodebookClassifier(ClassifierMixin, BaseEstimator):
     """Multinomial logistic regression whose probabilities are temperature-scaled.
 
@@ -223,7 +232,9 @@ class CodebookClassifier(ClassifierMixin, BaseEstimator):
 
         self._check_params()
         X, y = validate_data(self, X, y, dtype=np.float64)
-        check_classification_targets(y)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_MANY_CLASSES)
+            check_classification_targets(y)
         classes = np.unique(y)
         if len(classes) == 1:
             # One class: a constant model (predicts it with probability 1).
@@ -240,6 +251,7 @@ class CodebookClassifier(ClassifierMixin, BaseEstimator):
 
         with warnings.catch_warnings(), threadpool_limits(1):
             warnings.filterwarnings("ignore", message=".*lbfgs failed to converge.*")
+            warnings.filterwarnings("ignore", message=_MANY_CLASSES)
             lr.fit(X, y, sample_weight=sample_weight)
         self.classes_ = lr.classes_
         self.coef_ = lr.coef_.copy()
@@ -485,6 +497,7 @@ def fit_ngram_scorer(texts, y, sample_weight=None, *, C: float = 4.0, min_df: in
     lr = LogisticRegression(C=float(C), max_iter=max_iter, random_state=seed)
     with warnings.catch_warnings(), threadpool_limits(1):
         warnings.filterwarnings("ignore", message=".*lbfgs failed to converge.*")
+        warnings.filterwarnings("ignore", message=_MANY_CLASSES)
         lr.fit(scorer.transform(texts), y, sample_weight=sample_weight)
     return NgramScorer(vocab, scorer.ngram_range, idf, lr.coef_.copy(), lr.intercept_.copy(),
                        lr.classes_.copy())

@@ -65,7 +65,31 @@ PACKAGED_MODELS = {
     ),
 }
 
-WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.onnx")
+WEIGHT_FILES = ("model.safetensors",)
+#: Weight formats that load through pickle (``torch.load``): a folder holding any is refused,
+#: so that loading a model never runs code, whatever torch's ``weights_only`` default is.
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib", ".npy")
+
+
+def check_safetensors_only(folder: Path) -> None:
+    """Refuse a model folder that holds pickle-format files (``pytorch_model.bin``, ...).
+
+    sentence-transformers and transformers fall back to ``torch.load`` for such files (in
+    the main folder or a module's subfolder, e.g. ``2_Dense/pytorch_model.bin``); only
+    safetensors are loaded here.
+
+    Raises
+    ------
+    ModelError
+        Naming the first such file.
+    """
+    for root, _dirs, files in os.walk(folder):
+        for name in sorted(files):
+            if name.lower().endswith(PICKLE_SUFFIXES):
+                raise ModelError(
+                    f"embedding model folder {folder} holds {Path(root, name)}, a pickle-format "
+                    "file that would be loaded with torch.load; themeassist loads safetensors "
+                    "only: convert the model to model.safetensors and remove that file")
 
 
 @dataclass(frozen=True)
@@ -125,15 +149,18 @@ def resolve_model(model: str | os.PathLike = DEFAULT_MODEL) -> ModelSpec:
                 f"embedding model weights {weights} do not match the pinned SHA-256 of "
                 f"{pm.source} (expected {pm.sha256}, got {digest}); refusing to use them. "
                 f"Reinstall {pm.package.replace('_', '-')}=={pm.version}.")
+        check_safetensors_only(folder)
         return ModelSpec(name=pm.name, path=folder, sha256=digest)
     folder = Path(key).expanduser()
     if not folder.is_dir():
         raise ModelError(
             f"embedding model {key!r} is neither a packaged model "
             f"({', '.join(PACKAGED_MODELS)}) nor a local folder; models are never downloaded")
+    check_safetensors_only(folder)
     weights = [folder / w for w in WEIGHT_FILES if (folder / w).is_file()]
     if not weights:
-        raise ModelError(f"no weights ({', '.join(WEIGHT_FILES)}) in embedding model folder {folder}")
+        raise ModelError(f"no weights ({', '.join(WEIGHT_FILES)}) in embedding model folder "
+                         f"{folder}; themeassist loads safetensors only")
     h = hashlib.sha256()
     for w in weights:
         h.update(_sha256(w).encode())
@@ -148,7 +175,9 @@ def load_sentence_transformer(path: str):
         from sentence_transformers import SentenceTransformer
     except ImportError as err:  # pragma: no cover - a core dependency
         raise ModelError("the package sentence-transformers is required for embeddings") from err
-    return SentenceTransformer(path, device="cpu", local_files_only=True)
+    # Safetensors only, no code from the folder (resolve_model refused pickle files already).
+    return SentenceTransformer(path, device="cpu", local_files_only=True, trust_remote_code=False,
+                               model_kwargs={"use_safetensors": True})
 
 
 #: Versioned name of the canonical batching (R9): part of the cache key of its vectors.

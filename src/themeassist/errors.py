@@ -70,6 +70,57 @@ class OutputExistsError(ThemeassistError, FileExistsError):
     """An output already exists and ``--force`` was not given."""
 
 
+class StorageError(ThemeassistError, OSError):
+    """A file could not be read or written for a reason of the system, not of the data:
+    a read-only file system, a full disk, a missing permission. Names the path and the cause.
+
+    Examples
+    --------
+    >>> import errno
+    >>> err = OSError(errno.ENOSPC, "No space left on device")
+    >>> str(StorageError.from_oserror(err, "out/segments.csv"))
+    'cannot write out/segments.csv: no space left on device (the disk is full)'
+    """
+
+    _HINTS = {"ENOSPC": "the disk is full", "EDQUOT": "the disk quota is exceeded"}
+
+    def __init__(self, message: str, *, path: str | Path | None = None,
+                 cause: str | None = None, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.message, self.path, self.cause = message, path, cause
+        self.errno = errno
+
+    @classmethod
+    def from_oserror(cls, err: OSError, path: str | Path | None = None,
+                     action: str = "write") -> StorageError:
+        """Wrap ``err``, naming ``path`` (what the user asked for), else the error's file."""
+        import errno as _errno
+        import os
+
+        code = err.errno
+        name = _errno.errorcode.get(code, "") if code is not None else ""
+        cause = (err.strerror or (os.strerror(code) if code else None) or str(err)
+                 or type(err).__name__)
+        cause = cause[:1].lower() + cause[1:]
+        hint = cls._HINTS.get(name)
+        if hint and hint.lower() not in cause.lower():
+            cause += f" ({hint})"
+        where = path if path is not None else err.filename
+        text = f"cannot {action} {where}: {cause}" if where is not None else \
+            f"cannot {action}: {cause}"
+        return cls(text, path=where, cause=cause, errno=code)
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self):
+        return (_storage_error, (self.message, self.path, self.cause, self.errno))
+
+
+def _storage_error(message, path, cause, errno):
+    return StorageError(message, path=path, cause=cause, errno=errno)
+
+
 class UndefinedStatisticWarning(UserWarning):
     """A statistic is undefined for this input (e.g. SD of one group, kappa of one category).
 

@@ -9,15 +9,22 @@ Everything that touches a file for the library goes through here (and through
   and an existing output is refused unless ``force=True``. :class:`OutputDir` stages a
   command's whole set of outputs so that an error leaves nothing half-written.
 - Inputs are only ever opened for reading.
+- Spreadsheet formulas are neutralised in every CSV and XLSX written here (OWASP's CSV
+  injection rule, see :func:`neutralise_cell`), and :func:`read_table` restores the text.
+- Every ``OSError`` of a write (read-only file system, disk full) becomes a
+  :class:`~themeassist.errors.StorageError` naming the output path and the cause.
+- Output files get the mode the umask gives (0644 under the usual 022), never 0600.
 """
 
 from __future__ import annotations
 
 import contextlib
+import csv
 import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
@@ -29,9 +36,91 @@ from typing import Any
 import pandas as pd
 
 from themeassist import tables
-from themeassist.errors import InputError, OutputExistsError
+from themeassist.errors import InputError, OutputExistsError, StorageError
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq", ".xlsx")
+
+
+# --------------------------------------------------------------------------- formulas
+#: Characters that make a spreadsheet read a cell as a formula (OWASP, "CSV Injection").
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: What a neutralised CSV cell starts with.
+QUOTE = "'"
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\Z")
+
+
+def neutralise_cell(value: Any) -> Any:
+    """Make a text cell safe for a spreadsheet: a leading ``'`` before a formula start.
+
+    A cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is
+    prefixed with ``'`` (OWASP's rule), and so is a cell that already starts with ``'``,
+    so that :func:`restore_cell` can undo exactly what was done. A plain number written as
+    text (``"-3"``, ``"+1.5e3"``) is left alone: a spreadsheet reads it as that number,
+    never as a formula. Non-text values (numbers, booleans, NaN) are returned unchanged.
+
+    Examples
+    --------
+    >>> neutralise_cell("=1+1"), neutralise_cell("@SUM(A1)")
+    ("'=1+1", "'@SUM(A1)")
+    >>> neutralise_cell("'tis"), neutralise_cell("-0.5"), neutralise_cell(-0.5)
+    ("''tis", '-0.5', -0.5)
+    """
+    if not isinstance(value, str) or not value:
+        return value
+    if value[0] == QUOTE or (value[0] in FORMULA_START and not _PLAIN_NUMBER.match(value)):
+        return QUOTE + value
+    return value
+
+
+def restore_cell(value: Any) -> Any:
+    """Undo :func:`neutralise_cell`: drop a ``'`` that precedes ``'`` or a formula start.
+
+    Examples
+    --------
+    >>> restore_cell("'=1+1"), restore_cell("''tis"), restore_cell("'tis")
+    ('=1+1', "'tis", "'tis")
+    """
+    if isinstance(value, str) and len(value) > 1 and value[0] == QUOTE \
+            and (value[1] == QUOTE or value[1] in FORMULA_START):
+        return value[1:]
+    return value
+
+
+def _text_columns(df: pd.DataFrame) -> list[str]:
+    return [c for c in df.columns
+            if df[c].dtype == object or pd.api.types.is_string_dtype(df[c].dtype)]
+
+
+def neutralise_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``df`` with :func:`neutralise_cell` applied to its text columns.
+
+    Numeric columns are left as they are, so a negative number stays a number.
+    """
+    cols = _text_columns(df)
+    if not cols:
+        return df
+    return df.assign(**{c: df[c].map(neutralise_cell) for c in cols})
+
+
+def restore_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``df`` with :func:`restore_cell` applied to its text columns."""
+    cols = _text_columns(df)
+    if not cols:
+        return df
+    out = df.assign(**{c: df[c].map(restore_cell) for c in cols})
+    out.attrs = dict(df.attrs)
+    return out
+
+
+def read_csv_typed(path: str | Path) -> pd.DataFrame:
+    """Read back a CSV that themeassist wrote, with pandas' type inference (numbers as
+    numbers) and the neutralised formulas restored (see :func:`neutralise_cell`)."""
+    path = Path(path)
+    try:
+        df = pd.read_csv(path)
+    except OSError as err:
+        raise _storage_error(err, path, "read") from None
+    return restore_frame(df)
 
 
 # --------------------------------------------------------------------------- reading
@@ -47,10 +136,16 @@ def detect_encoding(data: bytes, path: str | Path | None = None) -> str:
     >>> detect_encoding("café".encode("cp1252"))
     'cp1252'
     """
-    if data.startswith(b"\xef\xbb\xbf"):
-        return "utf-8-sig"
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return "utf-16"
+    bom = ("utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else
+           "utf-16" if data.startswith((b"\xff\xfe", b"\xfe\xff")) else None)
+    if bom is not None:
+        try:
+            data.decode(bom)
+        except UnicodeDecodeError as err:
+            raise InputError(f"starts with a {bom.upper()} byte-order mark but is not valid "
+                             f"{bom.split('-')[0].upper()}-{bom.split('-')[1]} text "
+                             f"(byte {err.start})", path=path) from None
+        return bom
     try:
         data.decode("utf-8")
         return "utf-8"
@@ -98,6 +193,8 @@ def _read_bytes(path: Path) -> bytes:
         raise InputError("file not found", path=path) from None
     except IsADirectoryError:
         raise InputError("is a folder, not a file", path=path) from None
+    except OSError as err:
+        raise _storage_error(err, path, "read") from None
 
 
 def read_table(path: str | Path, *, sheet: str | int = 0) -> pd.DataFrame:
@@ -123,7 +220,8 @@ def read_table(path: str | Path, *, sheet: str | int = 0) -> pd.DataFrame:
             raise InputError("empty table", path=path, expected="a header row", got="") from None
         except pd.errors.ParserError as err:
             raise InputError(f"malformed CSV: {err}", path=path) from None
-        df.columns = [str(c).lstrip("\ufeff").strip() for c in df.columns]
+        df.columns = [restore_cell(str(c).lstrip("\ufeff").strip()) for c in df.columns]
+        df = restore_frame(df)
         df.attrs["encoding"] = enc
     elif suffix in (".parquet", ".pq"):
         _read_bytes(path)  # clear message for missing files
@@ -224,26 +322,58 @@ def _check_writable(path: Path, force: bool) -> None:
         raise OutputExistsError(f"{path} exists; use --force to overwrite it")
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it where the system allows."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # pragma: no cover - systems without /proc
+    os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    """The mode a new file gets from ``open()`` under the current umask (0644 under 022)."""
+    return 0o666 & ~_umask()
+
+
+def _storage_error(err: OSError, path: str | Path, action: str = "write") -> StorageError:
+    """A :class:`StorageError` naming ``path`` (or the error's own file) and the cause."""
+    return StorageError.from_oserror(err, path, action)
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | Path, *, force: bool = False) -> Iterator[Any]:
     """Open a binary file that appears at ``path`` only if the block succeeds.
 
     Writes go to a temporary file in the same folder, which is flushed, synced and renamed
-    over ``path`` at the end (``os.replace`` is atomic); on an error it is removed.
+    over ``path`` at the end (``os.replace`` is atomic); on an error it is removed. The file
+    gets the mode the umask gives (``mkstemp`` alone would make it 0600). An ``OSError``
+    (read-only file system, disk full) becomes a :class:`StorageError` naming ``path``.
     """
     path = Path(path)
     _check_writable(path, force)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as fh:
+            with contextlib.suppress(OSError):
+                os.fchmod(fh.fileno(), file_mode())
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+    except BaseException as err:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        if isinstance(err, OSError) and not isinstance(err, StorageError | OutputExistsError):
+            raise _storage_error(err, path) from None
         raise
 
 
@@ -260,24 +390,60 @@ def atomic_write_text(path: str | Path, text: str, *, force: bool = False) -> Pa
 
 
 def table_bytes(df: pd.DataFrame, suffix: str) -> bytes:
-    """Serialise a table the way :func:`write_table` does, by extension."""
+    """Serialise a table the way :func:`write_table` does, by extension.
+
+    CSV and XLSX are safe to open in a spreadsheet: in CSV a text cell (or header) that
+    would start a formula gets a leading ``'`` (:func:`neutralise_cell`; :func:`read_table`
+    removes it again); in XLSX every text cell is stored as a string, never a formula, and
+    one that starts like a formula carries Excel's own "quote prefix" flag (what Excel
+    stores when a user types ``'=...``), so its value is the original text, unchanged.
+    """
     import io as _io
 
     suffix = suffix.lower()
     if suffix == ".csv":
-        return df.to_csv(index=False, lineterminator="\n").encode("utf-8")
+        safe = neutralise_frame(df)
+        safe.columns = [neutralise_cell(c) for c in df.columns]
+        # The csv module quotes a field holding "\n" but not one holding a bare "\r", which
+        # every CSV reader takes for a line end: quote all text when a cell holds one.
+        quoting = csv.QUOTE_NONNUMERIC if _has_cr(safe) else csv.QUOTE_MINIMAL
+        return safe.to_csv(index=False, lineterminator="\n", quoting=quoting).encode("utf-8")
     if suffix in (".parquet", ".pq"):
         buf = _io.BytesIO()
         df.to_parquet(buf, index=False)
         return buf.getvalue()
     if suffix == ".xlsx":
-        buf = _io.BytesIO()
-        df.to_excel(buf, index=False)
-        return buf.getvalue()
+        return _xlsx_bytes(df)
     if suffix == ".md":
         return to_markdown(df).encode("utf-8")
     raise InputError("unknown table format", expected=f"one of {', '.join(TABLE_SUFFIXES)}",
                      got=suffix)
+
+
+def _has_cr(df: pd.DataFrame) -> bool:
+    return any(df[c].map(lambda v: isinstance(v, str) and "\r" in v).any()
+               for c in _text_columns(df)) or any("\r" in str(c) for c in df.columns)
+
+
+def _xlsx_bytes(df: pd.DataFrame) -> bytes:
+    """An XLSX of ``df`` whose text cells are all strings (data type ``s``), none a formula."""
+    import io as _io
+
+    buf = _io.BytesIO()
+    with pd.ExcelWriter(buf, engine="openpyxl") as writer:
+        df.to_excel(writer, index=False)
+        ws = writer.sheets["Sheet1"]
+        for row in ws.iter_rows():
+            for cell in row:
+                value = cell.value
+                if isinstance(value, str):
+                    # openpyxl turns any text starting with "=" into a formula on assignment.
+                    cell.data_type = "s"
+                    if value and value[0] in FORMULA_START:
+                        cell.quotePrefix = True
+        props = writer.book.properties
+        props.created = props.modified = datetime(2000, 1, 1)  # byte-identical reruns
+    return buf.getvalue()
 
 
 def figure_bytes(fig, fmt: str, dpi: float | None = None) -> bytes:
@@ -290,7 +456,9 @@ def figure_bytes(fig, fmt: str, dpi: float | None = None) -> bytes:
 
     buf = _io.BytesIO()
     metadata = {"Date": None} if fmt == "svg" else {"Software": None} if fmt == "png" else {}
-    with plt.rc_context({k: v for k, v in RC.items() if k.startswith(("svg.", "savefig."))}):
+    # Tick labels can be made while saving: draw them literally too (no mathtext).
+    with plt.rc_context({k: v for k, v in RC.items()
+                         if k.startswith(("svg.", "savefig.", "text."))}):
         fig.savefig(buf, format=fmt, metadata=metadata, **({"dpi": dpi} if dpi else {}))
     plt.close(fig)
     return buf.getvalue()
@@ -382,8 +550,12 @@ class OutputDir:
                 "use --force to overwrite")
 
     def __enter__(self) -> OutputDir:
-        self.out.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", dir=self.out.parent))
+        try:
+            self.out.parent.mkdir(parents=True, exist_ok=True)
+            self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.",
+                                             suffix=STAGING_SUFFIX, dir=self.out.parent))
+        except OSError as err:
+            raise _storage_error(err, self.out) from None
         self._names: list[str] = []
         return self
 
@@ -392,14 +564,20 @@ class OutputDir:
         if (self.out / name).exists() and not self.force:
             raise OutputExistsError(f"{self.out / name} exists; use --force to overwrite it")
         p = self.tmp / name
-        p.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise _storage_error(err, self.out / name) from None
         if name not in self._names:
             self._names.append(name)
         return p
 
     def bytes(self, data: bytes, name: str) -> Path:
         p = self.path(name)
-        p.write_bytes(data)
+        try:
+            p.write_bytes(data)
+        except OSError as err:
+            raise _storage_error(err, self.out / name) from None
         return self.out / name
 
     def text(self, text: str, name: str) -> Path:
@@ -418,21 +596,87 @@ class OutputDir:
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
             if exc_type is None:
-                self.out.mkdir(parents=True, exist_ok=True)
-                for name in self._names:
-                    src, dst = self.tmp / name, self.out / name
-                    if not src.exists():
-                        continue
-                    dst.parent.mkdir(parents=True, exist_ok=True)
-                    if src.is_dir():
-                        if dst.exists():
-                            shutil.rmtree(dst)
-                        shutil.move(str(src), str(dst))
-                    else:
-                        os.replace(src, dst)
-                    self.written.append(dst)
+                try:
+                    self._commit()
+                except OSError as err:
+                    if isinstance(err, StorageError | OutputExistsError):
+                        raise
+                    raise _storage_error(err, self.out) from None
         finally:
             shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def _commit(self) -> None:
+        self.out.mkdir(parents=True, exist_ok=True)
+        for name in self._names:
+            src, dst = self.tmp / name, self.out / name
+            if not src.exists():
+                continue
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            if src.is_dir():
+                if dst.exists():
+                    shutil.rmtree(dst)
+                shutil.move(str(src), str(dst))
+            else:
+                os.replace(src, dst)
+            self.written.append(dst)
+
+
+#: The suffix of :class:`OutputDir`'s staging folders (``.NAME.XXXXXXXX.staging``).
+STAGING_SUFFIX = ".staging"
+
+
+def is_staging(path: str | Path) -> bool:
+    """True for a staging folder of :class:`OutputDir` or a temporary file of
+    :func:`atomic_open` (``.NAME.XXXXXXXX.staging``, ``.NAME.XXXXXXXX.tmp``).
+
+    Examples
+    --------
+    >>> is_staging("out/.discover.k2j3h4g5.staging"), is_staging("out/.x.csv.ab12cd34.tmp")
+    (True, True)
+    >>> is_staging("out/discover"), is_staging("out/.stages.json")
+    (False, False)
+    """
+    name = Path(path).name
+    return name.startswith(".") and name.endswith((STAGING_SUFFIX, ".tmp")) and name.count(".") >= 3
+
+
+def clean_staging(folder: str | Path, *, names: Iterable[str] | None = None) -> list[Path]:
+    """Remove what an interrupted writer left: staging folders and temporary files.
+
+    Looks in ``folder`` and every folder below it (not following links); with ``names``
+    only at the top level and only the staging of those output names (for the staging of
+    an output that lives beside others, e.g. ``.segments.csv.XXXX.tmp`` next to
+    ``segments.csv``). Only names :func:`is_staging` recognises are touched. Call it while
+    holding the output's lock (:mod:`themeassist.locking`), so no live writer is disturbed.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed: list[Path] = []
+    wanted = None if names is None else {f".{n}." for n in names}
+    walker = ([(str(folder), [], [])] if names is not None
+              else os.walk(folder, topdown=True, followlinks=False))
+    for root, dirs, _files in walker:
+        base = Path(root)
+        try:
+            entries = list(os.scandir(base))
+        except OSError:
+            continue
+        for entry in entries:
+            if not is_staging(entry.name):
+                continue
+            if wanted is not None and not any(entry.name.startswith(w) for w in wanted):
+                continue
+            p = base / entry.name
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(p, ignore_errors=True)
+                if entry.name in dirs:
+                    dirs.remove(entry.name)
+            else:
+                with contextlib.suppress(OSError):
+                    p.unlink()
+            removed.append(p)
+    return removed
 
 
 # --------------------------------------------------------------------------- provenance

@@ -16,6 +16,13 @@ A MODEL_DIR holds:
     and refuses a corrupted or edited folder.
 
 Saving is byte-identical for the same model (sorted JSON keys, no timestamps).
+
+A model folder is data, not code, and it can come from anyone: the hashes in the card are
+self-checks against corruption, not signatures, so a consistent edit passes them. What is
+in it is therefore validated before use (:class:`ModelJson`, a pydantic schema: finite
+thresholds in [0, 1], numbers that are numbers, a model name without markup), and nothing
+it names is loaded: the embedding model is the packaged encoder, or a folder the user
+names on the command line or in the project file (:func:`trusted_embedding_source`).
 """
 
 from __future__ import annotations
@@ -23,10 +30,11 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator
 
 from themeassist import io, tables
 from themeassist.classify import (
@@ -50,6 +58,132 @@ CARD_MD = "model_card.md"
 FILES = (WEIGHTS, MODEL_JSON, CARD_JSON, CARD_MD)
 
 _CLF_PARAMS = ("C", "class_weight", "temperature", "max_iter", "random_state")
+
+
+# --------------------------------------------------------------------------- model.json schema
+_Finite = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+_Probability = Annotated[float, Strict(), Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+_Positive = Annotated[float, Strict(), Field(gt=0.0, allow_inf_nan=False)]
+_Count = Annotated[int, Strict(), Field(ge=1)]
+#: Characters a name shown in a report or a terminal must not hold.
+_MARKUP = set("<>&\"'`\\") | {chr(c) for c in range(32)} | {"\x7f"}
+#: ``model:<name>@<12 hex>``, as :func:`themeassist.classify.train_model` names a model.
+MODEL_NAME = r"^model:[^<>&\"'`\\\x00-\x1f\x7f]{1,200}@[0-9a-f]{12}$"
+
+
+def _plain(value: str) -> str:
+    bad = sorted(set(value) & _MARKUP)
+    if bad:
+        raise ValueError(f"holds characters that are not allowed here: {bad!r}")
+    return value
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ClassifierParams(_Strict):
+    """The settings of one :class:`~themeassist.classify.CodebookClassifier`."""
+
+    C: _Positive
+    class_weight: None | str | dict[str, _Finite] = None
+    temperature: _Positive = 1.0
+    max_iter: _Count = 2000
+    random_state: int | None = None
+
+    @field_validator("class_weight")
+    @classmethod
+    def _known_weight(cls, v):
+        if isinstance(v, str) and v != "balanced":
+            raise ValueError("must be null, 'balanced' or a mapping of class to weight")
+        return v
+
+
+class FeaturesJson(BaseModel):
+    """The feature layout (:meth:`FeatureSpec.to_dict`); later versions may add keys."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+    dim: _Count
+    context: bool
+    categories: dict[str, list[str]]
+    category_order: list[str]
+    neighbour_weight: _Finite
+
+
+class NgramJson(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+    vocabulary: list[str]
+    ngram_range: Annotated[list[_Count], Field(min_length=2, max_length=2)]
+
+
+class ModelJson(BaseModel):
+    """The schema of ``model.json``: every key the loader reads, with its type and range.
+
+    Keys a later version adds are kept (``extra="allow"``), so that validation never
+    rejects what the format version already accepts; every key read is checked.
+    """
+
+    model_config = ConfigDict(extra="allow", strict=True)
+    format: str
+    format_version: int
+    name: Annotated[str, Field(pattern=MODEL_NAME)]
+    codebook: dict[str, list[str | None]]
+    codebook_columns: list[str]
+    embedding_model: str
+    embedding_source: str
+    features: FeaturesJson
+    code_classifier: ClassifierParams
+    codable_classifier: ClassifierParams
+    n_features: _Count
+    threshold: _Probability
+    codable_threshold: _Probability
+    smoothing: dict[str, _Finite]
+    ngram_weights: dict[str, _Finite]
+    ngrams: dict[str, NgramJson | None]
+    settings: dict[str, Any]
+    training: dict[str, Any]
+    weights_sha256: str
+
+    @field_validator("embedding_model", "embedding_source")
+    @classmethod
+    def _no_markup(cls, v: str) -> str:
+        return _plain(v)
+
+    @field_validator("ngrams")
+    @classmethod
+    def _both_scorers(cls, v: dict) -> dict:
+        missing = [k for k in _NGRAMS if k not in v]
+        if missing:
+            raise ValueError(f"lacks {', '.join(missing)}")
+        return v
+
+
+def validate_model_json(body: Any, path: str | Path) -> ModelJson:
+    """Validate a parsed ``model.json``; a :class:`ModelError` names the key and the value.
+
+    Examples
+    --------
+    >>> validate_model_json({"threshold": "high"}, "m/model.json")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    themeassist.errors.ModelError: m/model.json: key 'format': Field required...
+    """
+    if not isinstance(body, dict):
+        raise ModelError(f"{path}: expected a JSON object, got {type(body).__name__}")
+    try:
+        return ModelJson.model_validate(body)
+    except ValidationError as err:
+        e = err.errors()[0]
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        got = e.get("input")
+        shown = "" if e["type"] == "missing" else f" (got {_short(got)})"
+        raise ModelError(f"{path}: key {key!r}: {e['msg']}{shown}; the model folder is not "
+                         "one themeassist wrote, or was edited: retrain it") from None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _sha(data: bytes) -> str:
@@ -280,7 +414,12 @@ def load_model(dir: str | Path) -> CodingModel:
         if expected.get(name) != _sha(data):
             raise ModelError(f"{folder / name} does not match its SHA-256 in {CARD_JSON}: the "
                              "model folder was corrupted or edited; retrain or restore it")
-    body = json.loads(model_json)
+    try:
+        body = json.loads(model_json)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ModelError(f"{folder / MODEL_JSON} is not valid JSON ({err})") from None
+    if not isinstance(body, dict):
+        raise ModelError(f"{folder / MODEL_JSON}: expected a JSON object")
     version = body.get("format_version")
     if body.get("format") == FORMAT and isinstance(version, int) and version < FORMAT_VERSION:
         raise ModelError(f"{folder}: the model was saved by an older themeassist (model format "
@@ -290,6 +429,7 @@ def load_model(dir: str | Path) -> CodingModel:
         raise ModelError(f"{folder}: unknown model format {body.get('format')!r} version "
                          f"{body.get('format_version')!r} (this themeassist reads {FORMAT} "
                          f"version {FORMAT_VERSION})")
+    validate_model_json(body, folder / MODEL_JSON)  # before any array or setting is used
     try:
         arrays = load(weights)
     except (SafetensorError, ValueError) as err:
@@ -338,6 +478,9 @@ def load_model(dir: str | Path) -> CodingModel:
             set_rule_={k: float(v) for k, v in (body.get("set_rule") or {}).items()})
     except KeyError as err:
         raise ModelError(f"{folder}: model files lack {err}; the folder is corrupted") from None
+    except (ValueError, TypeError) as err:
+        raise ModelError(f"{folder}: the model files do not fit together ({err}); the folder "
+                         "is corrupted or was edited: retrain it") from None
     if len(model.support_) != len(book):
         raise ModelError(f"{folder}: {len(model.support_)} codes in the weights but "
                          f"{len(book)} in the codebook")
@@ -359,3 +502,52 @@ def check_compatible(model: CodingModel, *, codebook: pd.DataFrame | None = None
         check_codebook_match(model, codebook)
     if embedding_model is not None:
         model.check_embedding_model(embedding_model)
+
+
+def trusted_embedding_source(model: CodingModel, user_source: str | Path | None = None, *,
+                             folder: str | Path | None = None) -> str:
+    """The embedding model to load for ``model``: never a folder the model folder names.
+
+    ``model.json`` records where its embeddings came from (``embedding_source``), but a
+    model folder is data anyone can edit, so a *folder* it names is not loaded: only the
+    packaged encoder (or the static model distilled from it) is taken from the model
+    folder. Any other embedding model must be named by the user (``--embedding-model`` or
+    ``embedding.model`` in the project file). Either way the embedder's identity (the
+    SHA-256 of its weights) must then match the model's (``check_embedding_model``).
+
+    Raises
+    ------
+    ModelError
+        The model folder names a local folder and the user named none.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as NS
+    >>> trusted_embedding_source(NS(embedding_source_="static:all-MiniLM-L6-v2"))
+    'static:all-MiniLM-L6-v2'
+    >>> trusted_embedding_source(NS(embedding_source_="/tmp/evil"), "/models/mine")
+    '/models/mine'
+    >>> trusted_embedding_source(NS(embedding_source_="/tmp/evil"))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    themeassist.errors.ModelError: the model names the embedding model folder '/tmp/evil'...
+    """
+    from themeassist.embed import PACKAGED_MODELS
+    from themeassist.static_embed import STATIC_PREFIX
+
+    source = str(model.embedding_source_)
+    static = source.startswith(STATIC_PREFIX)
+    base = source[len(STATIC_PREFIX):] if static else source
+    if user_source is not None:
+        user = str(user_source)
+        if static and not user.startswith(STATIC_PREFIX):
+            return STATIC_PREFIX + user  # a model2vec folder, or the source to distil
+        return user
+    if base in PACKAGED_MODELS:
+        return source
+    where = f" ({Path(folder) / MODEL_JSON})" if folder is not None else ""
+    raise ModelError(
+        f"the model names the embedding model folder {base!r}{where}; a model folder is "
+        "data, so themeassist loads only the packaged encoder "
+        f"({', '.join(PACKAGED_MODELS)}) or a folder you name: pass --embedding-model "
+        f"{base} if you trust that folder")

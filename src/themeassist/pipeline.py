@@ -30,9 +30,8 @@ from typing import Any
 
 import pandas as pd
 
-from themeassist import io, tables
+from themeassist import io, ownership, tables
 from themeassist.config import Project, load_project, load_questions
-from themeassist.errors import OutputExistsError
 
 log = logging.getLogger(__name__)
 
@@ -160,15 +159,6 @@ class StageCache:
                              force=True)
 
 
-def _check_out(out: Path, force: bool) -> None:
-    """Refuse a non-empty folder that is not an earlier run's output, unless ``force``."""
-    if out.exists() and not out.is_dir():
-        raise OutputExistsError(f"{out} exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not (out / StageCache.FILE).exists() and not force:
-        raise OutputExistsError(
-            f"{out} is not empty and holds no earlier themeassist run; use --force to write there")
-
-
 def _write_dir(out: Path, writer: Callable[[io.OutputDir], None]) -> list[Path]:
     """Write a stage's files into ``out`` (replacing that stage's earlier files)."""
     with io.OutputDir(out, force=True) as staged:
@@ -177,6 +167,7 @@ def _write_dir(out: Path, writer: Callable[[io.OutputDir], None]) -> list[Path]:
 
 
 # --------------------------------------------------------------------------- the stages
+@ownership.locked_run  # one writer per output folder (themeassist.locking)
 def run_project(project: Project, out: Path | None = None, *, force: bool = False,
                 progress: Progress | None = None, bootstrap: int | None = None,
                 seed: int | None = None) -> RunResult:
@@ -189,7 +180,9 @@ def run_project(project: Project, out: Path | None = None, *, force: bool = Fals
     out : path, optional
         Output folder; default ``project.output`` relative to the project file.
     force : bool
-        Write into a non-empty folder that holds no earlier run.
+        Write into a non-empty folder that holds no earlier run, or replace another
+        project's run (see :mod:`themeassist.ownership` for what is deleted: only the
+        files its manifest lists).
     progress : callable, optional
         Called with one line per stage (the CLI prints it).
     bootstrap : int, optional
@@ -201,8 +194,7 @@ def run_project(project: Project, out: Path | None = None, *, force: bool = Fals
     project = project.with_seed(seed)
     say = progress or (lambda msg: log.info(msg))
     out = Path(out) if out is not None else project.resolve(project.output)
-    _check_out(out, force)
-    out.mkdir(parents=True, exist_ok=True)
+    claim = ownership.claim_run_folder(out, project.name, force=force)
     cache = StageCache(out)
     result = RunResult(out=out)
     started_all = time.perf_counter()
@@ -337,7 +329,9 @@ def run_project(project: Project, out: Path | None = None, *, force: bool = Fals
     if isinstance(project.questions, str):
         inputs["questions"] = project.resolve(project.questions)
     written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*")
-                     if p.is_file() and not p.name.startswith(".") and p.name != "manifest.json")
+                     if p.is_file() and p.name != "manifest.json"
+                     and not any(part.startswith(".") for part in p.relative_to(out).parts)
+                     and ownership.is_own(out, p, claim))
     io.write_json(io.manifest(
         "run", inputs=inputs,
         settings=project.model_dump(mode="json", exclude={"base_dir"}),
@@ -414,7 +408,7 @@ def _ingest(project: Project) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def _read_typed(path: Path) -> pd.DataFrame:
     """Read back a table this runner wrote (numbers as numbers, JSON lists as lists)."""
-    df = pd.read_csv(path)
+    df = io.read_csv_typed(path)  # neutralised spreadsheet formulas restored
     for col in df.columns:
         if df[col].dtype == object and df[col].astype(str).str.startswith("[").all():
             df[col] = df[col].map(json.loads)

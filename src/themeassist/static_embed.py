@@ -41,7 +41,14 @@ from pathlib import Path
 
 import numpy as np
 
-from themeassist.embed import DEFAULT_MODEL, Embedder, _sha256, default_cache_path, resolve_model
+from themeassist.embed import (
+    DEFAULT_MODEL,
+    Embedder,
+    _sha256,
+    check_safetensors_only,
+    default_cache_path,
+    resolve_model,
+)
 from themeassist.errors import ModelError
 from themeassist.offline import force_offline
 
@@ -208,6 +215,7 @@ class StaticEmbedder:
         weights = self.path / "model.safetensors"
         if not weights.is_file():
             raise ModelError(f"no model2vec weights in {self.path}")
+        check_safetensors_only(self.path)
         self._sha256 = _sha256(weights)
         marker = self.path / SOURCE_JSON
         try:

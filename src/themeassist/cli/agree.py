@@ -68,7 +68,8 @@ def agree_cli(
 
     files = [*(codings or []), *(more or [])]
     started = time.perf_counter()
-    with user_errors(), warnings.catch_warnings(record=True) as caught:
+    with user_errors(outputs=[out], inputs=[*files, corpus, codebook, matrix], command="agree"), \
+            warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UndefinedStatisticWarning)
         if matrix is not None and files:
             raise InputError("give --codings or --matrix, not both")

@@ -55,7 +55,7 @@ def discover_cli(
 
     Example: themeassist discover -s segments.csv -b codebook.csv -o discovery/
     """
-    with user_errors():
+    with user_errors(outputs=[out], inputs=[corpus, codebook], command="discover"):
         import time
         import warnings
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from themeassist.cli._app import app
-from themeassist.cli._util import echo, force_option, user_errors, warn
+from themeassist.cli._util import check_not_input, echo, force_option, user_errors, warn
 
 #: The suffixes of ``themeassist.ingest.READERS``, spelled out here so that ``--help`` does
 #: not import pandas; tests/cli/test_ingest.py checks that the two agree.
@@ -72,7 +72,8 @@ def ingest_cli(
     Example: themeassist ingest transcripts/ --questions questions.yaml
     --facilitator "Jane Smith" --out segments.csv
     """
-    with user_errors():
+    with user_errors(outputs=[out, name_map], command="ingest",
+                     inputs=[*(Path(f) for f in files), questions]):
         from pydantic import ValidationError
 
         from themeassist import io
@@ -111,6 +112,7 @@ def ingest_cli(
             raise ConfigError(f"ingest.{'.'.join(map(str, e['loc']))}: {e['msg']}") from None
         guide = load_questions(questions) if questions is not None else []
         paths = expand_paths(files)
+        check_not_input([out, manifest_path(out), name_map], paths)
         segments, summary = ingest_files(paths, guide, ingest)
 
         manifest = io.manifest(

@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 
 from themeassist.cli._app import app
-from themeassist.cli._util import decided_option, echo, force_option, user_errors, warn
+from themeassist.cli._util import decided_option, echo, finite, force_option, user_errors, warn
 
 
 @app.command("label")
@@ -30,7 +30,7 @@ def label_cli(
                              help="Codings table to write (CSV, Parquet or XLSX); coder = the "
                                   "model's name. OUT's manifest goes beside it."),
     threshold: float = typer.Option(
-        None, "--threshold", "-t", min=0.0, max=1.0,
+        None, "--threshold", "-t", min=0.0, max=1.0, callback=finite,
         help="Confidence below which a label needs review (default: the model's, chosen "
              "from its cross-validated coverage-agreement curve)."),
     codebook: Path = typer.Option(
@@ -66,6 +66,10 @@ def label_cli(
     strict: bool = typer.Option(
         False, "--strict",
         help="Stop at the first malformed transcript instead of reporting and skipping it."),
+    embedding_model: Path = typer.Option(
+        None, "--embedding-model",
+        help="The embedding model folder, for a model not trained on the packaged encoder "
+             "(a folder named inside the model folder is never loaded on its own say)."),
     progress: bool = typer.Option(True, "--progress/--no-progress",
                                   help="Progress bar on stderr (segments, rate, time left)."),
     decided: Path = decided_option(),
@@ -92,7 +96,9 @@ def label_cli(
     To review the pre-labels in NVivo, ATLAS.ti or MAXQDA, export them with the transcripts:
     themeassist qda export -s segments.csv -c machine.csv -b codebook.csv -o review.qdpx.
     """
-    with user_errors():
+    with user_errors(outputs=[out], command="label",
+                     inputs=[*(Path(i) for i in inputs or []), corpus, model_dir, codebook,
+                             config, questions, embedding_model]):
         import os
 
         from themeassist import batch, io, modelstore
@@ -145,7 +151,7 @@ def label_cli(
                 items, model_dir, out, threshold=threshold, all_segments=all_segments,
                 chunk_size=chunk_size, resume=resume, force=force, strict=strict, cache=use_cache,
                 questions=guide, ingest_settings=ingest_settings, client=client,
-                worker_threads=threads, progress=progress)
+                worker_threads=threads, progress=progress, embedding_model=embedding_model)
         except KeyboardInterrupt:
             typer.secho(f"interrupted: the labelled chunks are saved in "
                         f"{batch.parts_folder(out)}; run the same command again to continue",

@@ -71,7 +71,7 @@ def import_cli(
     from themeassist import io
     from themeassist.qda import import_file
 
-    with user_errors():
+    with user_errors(outputs=[out], inputs=[file], command="qda import"):
         t0 = time.perf_counter()
         result = import_file(file, offsets=offsets, segment_unit=unit, coder=coder,
                              coder_from=coder_from)
@@ -143,7 +143,8 @@ def export_cli(
     from themeassist.errors import InputError, OutputExistsError
     from themeassist.qda import EXPORTERS, refi, taguette
 
-    with user_errors():
+    with user_errors(outputs=[out], inputs=[corpus, *(codings or []), codebook],
+                     command="qda export"):
         t0 = time.perf_counter()
         if to not in EXPORTERS:
             raise InputError("unknown export format", expected=f"one of {', '.join(EXPORTERS)}",

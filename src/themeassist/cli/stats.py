@@ -53,7 +53,7 @@ def stats_cli(
 
     Example: themeassist stats -c human.csv -c machine.csv -s segments.csv -o results/
     """
-    with user_errors():
+    with user_errors(outputs=[out], inputs=[*codings, codebook, corpus], command="stats"):
         import time
         import warnings
 

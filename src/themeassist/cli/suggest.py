@@ -29,6 +29,10 @@ def suggest_cli(
     decided: Path = decided_option(),
     out: Path = typer.Option(None, "--out", "-o", dir_okay=False,
                              help="Write the suggestions as a table (default: print them)."),
+    embedding_model: Path = typer.Option(
+        None, "--embedding-model",
+        help="The embedding model folder, for a model not trained on the packaged encoder "
+             "(a folder named inside the model folder is never loaded on its own say)."),
     seed: int = seed_option(),
     force: bool = force_option(),
 ) -> None:
@@ -38,14 +42,17 @@ def suggest_cli(
 
     Example: themeassist suggest -m model/ -s segments.csv -c human.csv -n 20
     """
-    with user_errors():
+    with user_errors(outputs=[out], inputs=[model_dir, corpus, codings, decided],
+                     command="suggest"):
         from themeassist import batch, classify, io
 
         if out is not None:
             io._check_writable(out, force)
-        # The embedding path of `label`: the model's own embedder (sentence-transformer or
-        # static), checked against the model, with the embedding cache.
-        model, embedder = batch.load_labeller(str(model_dir), cache=True)
+        # The embedding path of `label`: the packaged encoder or the user's own folder
+        # (never one the model folder names), checked against the model, with the cache.
+        model, embedder = batch.load_labeller(
+            str(model_dir), cache=True,
+            embedding_model=None if embedding_model is None else str(embedding_model))
         segments = io.read_segments(corpus)
         coded = []
         if codings is not None:

@@ -78,7 +78,7 @@ def train_cli(
 
     Example: themeassist train -s segments.csv -c human.csv -b codebook.csv -o model/ --evaluate
     """
-    with user_errors():
+    with user_errors(outputs=[out], inputs=[corpus, codings, codebook], command="train"):
         import time
         import warnings
 

@@ -42,15 +42,19 @@ def docx_lines(path: str | Path) -> list[tuple[int, str]]:
         from docx.opc.exceptions import PackageNotFoundError
     except ImportError as err:  # pragma: no cover - a dependency of the package
         raise ImportError("reading .docx needs the 'python-docx' package") from err
+    lines: list[tuple[int, str]] = []
     try:
         document = docx.Document(str(path))
+        for number, paragraph in enumerate(document.paragraphs, start=1):
+            for part in paragraph.text.replace("\r", "\n").replace("\v", "\n").split("\n"):
+                lines.append((number, part))
+            lines.append((number, ""))
     except (PackageNotFoundError, KeyError, ValueError, zipfile.BadZipFile) as err:
         raise InputError(f"not a readable Word document ({err})", path=path) from None
-    lines: list[tuple[int, str]] = []
-    for number, paragraph in enumerate(document.paragraphs, start=1):
-        for part in paragraph.text.replace("\r", "\n").replace("\v", "\n").split("\n"):
-            lines.append((number, part))
-        lines.append((number, ""))
+    except Exception as err:  # a damaged package: lxml, zlib, zipfile (even OSError) and
+        # python-docx raise many kinds; the file itself was readable (is_zipfile above)
+        raise InputError(f"not a readable Word document ({type(err).__name__}: {err})",
+                         path=path) from None
     return lines
 
 

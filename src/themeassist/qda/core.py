@@ -255,6 +255,9 @@ def map_code_tree(codes: pd.DataFrame) -> pd.DataFrame:
     top_of: dict[str, str] = {}
     rows = []
     for cid, codable in zip(codes["code_id"], codes["codable"]):
+        if not cid:
+            raise InputError("a code has no id", expected="a guid on every code",
+                             got=names.get(cid, ""))
         parent = parents.get(cid, "")
         if parent and parent in path_of:
             path = [*path_of[parent], names[cid]]

@@ -123,6 +123,8 @@ def parse_xml(data: bytes, path: str | Path, what: str = "project.qde"):
                          "entities are never resolved", path=path) from None
     except ET.ParseError as err:
         raise InputError(f"{what} is not well-formed XML: {err}", path=path) from None
+    except (LookupError, ValueError) as err:  # e.g. encoding="Atf-8" in the declaration
+        raise InputError(f"{what} is not readable XML: {err}", path=path) from None
 
 
 def _local(tag: str) -> str:

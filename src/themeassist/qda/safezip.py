@@ -22,6 +22,7 @@ import logging
 import re
 import stat
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 from typing import Self
 
@@ -161,7 +162,7 @@ class SafeZip:
         try:
             with self._zip.open(info) as fh:
                 data = fh.read(limit + 1)
-        except (zipfile.BadZipFile, OSError, RuntimeError, EOFError) as err:
+        except (zipfile.BadZipFile, OSError, RuntimeError, EOFError, zlib.error) as err:
             raise InputError(f"cannot read member {info.filename!r}: {err}", path=self.path) from None
         if len(data) > limit:
             raise InputError(f"refusing hostile archive: member {info.filename!r} is larger "

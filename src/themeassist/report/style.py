@@ -29,6 +29,10 @@ RC = {
     "axes.spines.right": False,
     "svg.hashsalt": "themeassist",  # stable SVG ids: same data, same bytes
     "svg.fonttype": "none",  # text stays text in SVG (editable in a paper)
+    # User strings (theme names, coders, quotes) are drawn literally: "$5 per # of people $"
+    # is not TeX, and matplotlib's mathtext parser would fail on it (issue 16).
+    "text.parse_math": False,
+    "text.usetex": False,
 }
 
 
