@@ -395,7 +395,7 @@ def test_issue17_a_new_threshold_re_marks_without_relabelling(world, tmp_path, m
     # The threshold travelled into the batch key: a new one re-embedded and relabelled.
     out = tmp_path / "machine.csv"
     chunks = []
-    batch.label_batch([world["csv"]], world["model"], out, chunk_size=40, progress=False,
+    _label([world["csv"]], world["model"], out, chunk_size=40, progress=False,
                       on_chunk=chunks.append)
     assert len(chunks) > 0
     first = _read(out)
@@ -405,7 +405,7 @@ def test_issue17_a_new_threshold_re_marks_without_relabelling(world, tmp_path, m
         raise AssertionError("relabelled for a new threshold")
 
     monkeypatch.setattr(batch, "label_chunk", no_labelling)
-    res = batch.label_batch([world["csv"]], world["model"], out, threshold=thr, force=True,
+    res = _label([world["csv"]], world["model"], out, threshold=thr, force=True,
                             chunk_size=40,
                             progress=False)
     got = _read(out)
@@ -416,7 +416,7 @@ def test_issue17_a_new_threshold_re_marks_without_relabelling(world, tmp_path, m
     m = json.loads(batch.manifest_path(out).read_text())
     assert m["settings"]["threshold"] == thr and m["output_sha256"] == io.file_sha256(out)
     # and done: the same arguments again change nothing
-    assert batch.label_batch([world["csv"]], world["model"], out, threshold=thr, chunk_size=40,
+    assert _label([world["csv"]], world["model"], out, threshold=thr, chunk_size=40,
                              progress=False).already_complete
 
 
@@ -434,9 +434,9 @@ def test_issue17_parts_of_an_interrupted_run_resume_under_a_new_threshold(world,
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        batch.label_batch([world["csv"]], world["model"], out, chunk_size=50, progress=False,
+        _label([world["csv"]], world["model"], out, chunk_size=50, progress=False,
                           on_chunk=stop)
-    res = batch.label_batch([world["csv"]], world["model"], out, chunk_size=50, threshold=0.2,
+    res = _label([world["csv"]], world["model"], out, chunk_size=50, threshold=0.2,
                             progress=False)
     assert res.chunks_resumed == 1
     got = _read(out)
@@ -453,7 +453,8 @@ def test_issue17_suggest_works_with_a_static_embedding_model(world, tmp_path):
 
     out = tmp_path / "next.csv"
     res = CliRunner().invoke(app, ["suggest", "--model", str(world["model"]), "-s",
-                                   str(world["csv"]), "-n", "5", "-o", str(out)])
+                                   str(world["csv"]), "-n", "5", "-o", str(out),
+                                   "--embedding-model", str(world["static"])])
     assert res.exit_code == 0, res.output + repr(res.exception)
     picks = pd.read_csv(out)
     assert len(picks) == 5 and picks["segment_id"].isin(world["segments"]["segment_id"]).all()
