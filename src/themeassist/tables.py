@@ -219,6 +219,17 @@ def validate_codebook(codebook: pd.DataFrame, path: str | Path | None = None) ->
     return out[first + [c for c in out.columns if c not in first]].reset_index(drop=True)
 
 
+def _check_known_segments(table: pd.DataFrame, segments: pd.DataFrame, path) -> None:
+    """Refuse a table naming a segment the corpus lacks, with the first bad row."""
+    bad = ~table["segment_id"].isin(set(segments["segment_id"].astype(str)))
+    if bad.any():
+        i = _first_bad(bad)
+        raise InputError(
+            f"segment not in the corpus ({int(bad.sum())} bad rows, first shown)",
+            path=path, row=spreadsheet_row(i), column="segment_id",
+            expected="a segment_id of the corpus", got=table["segment_id"].iat[i])
+
+
 def validate_codings(
     codings: pd.DataFrame,
     codebook: pd.DataFrame | None = None,
@@ -267,14 +278,7 @@ def validate_codings(
     if codebook is not None:
         out = _match_codebook(out, codebook, path)
     if segments is not None:
-        known = set(segments["segment_id"].astype(str))
-        bad = ~out["segment_id"].isin(known)
-        if bad.any():
-            i = _first_bad(bad)
-            raise InputError(
-                f"segment not in the corpus ({int(bad.sum())} bad rows, first shown)",
-                path=path, row=spreadsheet_row(i), column="segment_id",
-                expected="a segment_id of the corpus", got=out["segment_id"].iat[i])
+        _check_known_segments(out, segments, path)
     dup = out.duplicated(["segment_id", "coder", *CODE_KEY])
     if dup.any():
         i = _first_bad(dup)
@@ -336,14 +340,7 @@ def validate_decisions(
         raise InputError("empty segment_id", path=path, row=spreadsheet_row(i),
                          column="segment_id", expected="a segment id", got="")
     if segments is not None:
-        known = set(segments["segment_id"].astype(str))
-        bad = ~out["segment_id"].isin(known)
-        if bad.any():
-            i = _first_bad(bad)
-            raise InputError(
-                f"segment not in the corpus ({int(bad.sum())} bad rows, first shown)",
-                path=path, row=spreadsheet_row(i), column="segment_id",
-                expected="a segment_id of the corpus", got=out["segment_id"].iat[i])
+        _check_known_segments(out, segments, path)
     dup = out.duplicated(["segment_id", "coder"])
     if dup.any():
         i = _first_bad(dup)
