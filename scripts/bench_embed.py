@@ -34,6 +34,11 @@ canonical-v2 (the current 16 rows, 4/16-token buckets): bare 3.2/s, run 3.9 (1.2
 computes), canonical-v2 pads 1.17x the real tokens on 2,000 sample segments and 1.08x on
 10,000, against 1.04x / 1.01x for the model's own length-sorted batches: an expected ratio
 of about 0.89-0.93 on an idle machine. Re-run unloaded before quoting a ratio.
+
+Measured again 2026-12-01 23:20 UTC, ``--n 600 --rounds 2``, load average 1.8 -> 3.4 (the
+test suite on the other core): bare 46.3/s; run 34.8 (0.75), train 34.1 (0.74), label 34.6
+(0.75), suggest 31.9 (0.69). Target 0.9 not met; before canonical batching the exact path
+ran at about 0.27 of a bare batched encode (22/s against 83/s).
 """
 
 from __future__ import annotations
