@@ -405,16 +405,20 @@ def test_issue_15_sub_code_added_to_a_flat_code_keeps_the_flat_code(tmp_path):
     assert _triples(back["codings"]) == [("t:0000", "x", "Tag", "", "Tag")]
 
 
-def test_issue_15_a_2000_level_code_tree_imports_and_exports(tmp_path):
+@pytest.mark.parametrize("depth", [
+    # past Python's recursion limit (1,000): what makes a recursive walk crash
+    1100,
+    pytest.param(2000, marks=pytest.mark.slow)])   # the issue's case; about 2 minutes
+def test_issue_15_a_2000_level_code_tree_imports_and_exports(tmp_path, depth):
     inner = ""
-    for i in range(2000, 0, -1):
+    for i in range(depth, 0, -1):
         inner = _code(G(i), f"L{i}", inner)
     sel = (f'<PlainTextSelection guid="{G(5000)}" startPosition="0" endPosition="5">'
            f'<Coding guid="{G(5001)}" creatingUser="{build.U_ANN.strip("{}")}">'
-           f'<CodeRef targetGUID="{G(2000)}"/></Coding></PlainTextSelection>')
+           f'<CodeRef targetGUID="{G(depth)}"/></Coding></PlainTextSelection>')
     res = import_file(_write(tmp_path, _project(inner, sel)))
-    assert res["summary"]["codes"] == 2000 and len(res["codings"]) == 1
-    assert res["codings"]["subtheme"].iat[0].count(core.PATH_SEP) == 1998
+    assert res["summary"]["codes"] == depth and len(res["codings"]) == 1
+    assert res["codings"]["subtheme"].iat[0].count(core.PATH_SEP) == depth - 2
     data = refi.project_bytes(res["segments"], res["codings"], res["codebook"])
     if importlib.util.find_spec("lxml"):
         assert refi.validate_xml(zipfile.ZipFile(io.BytesIO(data)).read("project.qde"),

@@ -624,7 +624,6 @@ def held_out_labels(segments, vectors, human, primary, model, codebook, book_vec
     "trained_on": [transcript ids]}``, so the held-out property can be checked from the
     models and their training ids.
     """
-    import warnings
 
     from themeassist import classify
 
@@ -643,14 +642,12 @@ def held_out_labels(segments, vectors, human, primary, model, codebook, book_vec
             rest_seg = train_segments[keep].reset_index(drop=True)
             rest_cod = train_codings[train_codings["segment_id"].isin(rest_seg["segment_id"])]
             rest_mask = segments["segment_id"].isin(rest_seg["segment_id"]).to_numpy()
-            with warnings.catch_warnings():
-                # Held-out folds are small; sklearn's "many classes for few samples" warning
-                # is expected there and says nothing the evaluation does not.
-                warnings.filterwarnings("ignore", message="The number of unique classes is greater")
-                labeller = classify.train_model(
-                    rest_seg, rest_cod, codebook, vectors[rest_mask],
-                    codebook_embeddings=book_vectors, embedding_model=model.embedding_model_,
-                    evaluate=False, decided=read, **args)
+            # (sklearn's many-classes warning on small folds is silenced around classify's
+            # own fits, issue 16)
+            labeller = classify.train_model(
+                rest_seg, rest_cod, codebook, vectors[rest_mask],
+                codebook_embeddings=book_vectors, embedding_model=model.embedding_model_,
+                evaluate=False, decided=read, **args)
             who = {"model": "held-out",
                    "trained_on": sorted(rest_seg["transcript_id"].unique().tolist())}
         labels = labeller.predict_codings(seg_t, vectors[in_t])
