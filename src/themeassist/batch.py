@@ -663,27 +663,27 @@ class BatchResult:
         return self.segments / self.seconds if self.seconds > 0 else float("nan")
 
 
-def _completed(out: Path, key: str) -> bool:
+def _finished_manifest(out: Path) -> dict | None:
+    """The manifest of a finished output whose file is the one it describes, else None."""
     man = manifest_path(out)
     if not (out.is_file() and man.is_file()):
-        return False
+        return None
     try:
         m = json.loads(man.read_text(encoding="utf-8"))
     except ValueError:
-        return False
-    return m.get("run_key") == key and m.get("output_sha256") == io.file_sha256(out)
+        return None
+    return m if m.get("output_sha256") == io.file_sha256(out) else None
+
+
+def _completed(out: Path, key: str) -> bool:
+    m = _finished_manifest(out)
+    return m is not None and m.get("run_key") == key
 
 
 def _same_labels(out: Path, labels_key: str) -> bool:
     """True when ``out`` is a finished run's output with the same labels (another threshold)."""
-    man = manifest_path(out)
-    if not (out.is_file() and man.is_file()):
-        return False
-    try:
-        m = json.loads(man.read_text(encoding="utf-8"))
-    except ValueError:
-        return False
-    return m.get("labels_key") == labels_key and m.get("output_sha256") == io.file_sha256(out)
+    m = _finished_manifest(out)
+    return m is not None and m.get("labels_key") == labels_key
 
 
 def _rethreshold(out: Path, key: str, threshold: float | None, model_info, t0: float):
