@@ -1,0 +1,64 @@
+"""Inductive discovery: candidate subthemes a researcher can trust and use.
+
+The pipeline is BERTopic's [1]_ (reduce with UMAP [2]_, cluster, describe with c-TF-IDF)
+with the fixes its users ask for:
+
+1. **Only content is clustered.** Facilitator turns, fillers ("yeah", "okay, next one") and
+   very short segments are set aside, counted by reason, and listed in the assignments
+   with ``candidate_id = -1`` and a ``set_aside`` reason.
+2. **Sizes come from the data.** The neighbourhood and the number of candidates scale with
+   the number of clustered segments (:func:`settings_for_size`), so a corpus of a few
+   hundred segments yields a useful handful of candidates, not one or two.
+3. **Outliers are reassigned**, not dumped: every segment goes to its nearest candidate
+   centroid unless it is far from all of them; the share left unassigned is reported, and
+   assignments with a low probability are flagged (``below_floor``), not hidden.
+4. **Stability is measured and used.** ``runs`` reductions with seeds ``seed, seed+1, ...``
+   share one exact k-nearest-neighbour graph; their partitions are combined by evidence
+   accumulation [3]_ (how often two segments fall together), which makes the result far
+   less sensitive to one seed. Each candidate's stability is its best-match Jaccard index
+   over the runs, and the adjusted Rand index between runs is reported.
+5. **Codebook-aware.** Each candidate's centroid is compared with the embedded codebook
+   entries: the nearest (theme, valence, subtheme), its cosine similarity, and ``is_new``
+   when it is far from all of them. Codebook-first mode assigns the segments that clearly
+   match an entry and clusters only the rest ("what the codebook does not cover").
+
+Everything here is pure: segments and embedding arrays in, DataFrames and a dict out.
+
+References
+----------
+.. [1] Grootendorst, M. (2022). BERTopic: Neural topic modeling with a class-based TF-IDF
+   procedure. arXiv:2203.05794.
+.. [2] McInnes, L., Healy, J. & Melville, J. (2018). UMAP: Uniform Manifold Approximation
+   and Projection for Dimension Reduction. arXiv:1802.03426.
+.. [3] Fred, A. L. N. & Jain, A. K. (2005). Combining multiple clusterings using evidence
+   accumulation. IEEE TPAMI 27(6), 835-850. doi:10.1109/TPAMI.2005.113
+"""
+
+from themeassist.discover.cluster import (
+    CLUSTERERS,
+    _relabel,
+    cluster_reduced,
+    reassign,
+    settings_for_size,
+)
+from themeassist.discover.compose import (
+    METHOD,
+    MIN_SEGMENTS,
+    DiscoveryResult,
+    discover,
+    headline,
+)
+from themeassist.discover.describe import ctfidf_terms
+from themeassist.discover.geometry import _normalise, centroids, soft_assign
+from themeassist.discover.match import codebook_texts, nearest_entries
+from themeassist.discover.reduction import exact_knn, reduce
+from themeassist.discover.select import PARTICIPANT_ROLES, SET_ASIDE_REASONS, select_segments
+from themeassist.discover.stability import best_match_jaccard, consensus, pairwise_ari
+
+__all__ = [
+    "CLUSTERERS", "METHOD", "MIN_SEGMENTS", "PARTICIPANT_ROLES", "SET_ASIDE_REASONS",
+    "DiscoveryResult", "best_match_jaccard", "centroids", "cluster_reduced", "codebook_texts",
+    "consensus", "ctfidf_terms", "discover", "exact_knn", "headline", "nearest_entries",
+    "pairwise_ari", "reassign", "reduce", "select_segments", "settings_for_size",
+    "soft_assign", "_normalise", "_relabel",
+]
