@@ -23,6 +23,19 @@ with the fixes its users ask for:
    match an entry and clusters only the rest ("what the codebook does not cover").
 
 Everything here is pure: segments and embedding arrays in, DataFrames and a dict out.
+:func:`discover` composes small parts, one module each, and times them:
+
+=================  ===================================================================
+``select``         which segments are clustered, and why the others are set aside
+``questions``      the question as a clustering feature
+``cluster``        :class:`CandidateClusterer`, a scikit-learn estimator (``labels_``,
+                   ``stability_``, ``ari_between_runs_``, ``map_``), and its steps
+``reduction``      the exact neighbour graph, UMAP, map coordinates
+``stability``      best-match Jaccard, pairwise ARI, evidence-accumulation consensus
+``describe``       c-TF-IDF keywords, labels, quotes, question/group/speaker shares
+``match``          codebook matching: nearest entry, ``is_new``, codebook-first mode
+``compose``        :func:`discover` and :class:`DiscoveryResult`
+=================  ===================================================================
 
 References
 ----------
@@ -36,7 +49,9 @@ References
 
 from themeassist.discover.cluster import (
     CLUSTERERS,
+    CandidateClusterer,
     _relabel,
+    chosen_sizes,
     cluster_reduced,
     reassign,
     settings_for_size,
@@ -48,17 +63,27 @@ from themeassist.discover.compose import (
     discover,
     headline,
 )
-from themeassist.discover.describe import ctfidf_terms
+from themeassist.discover.describe import centrality, ctfidf_terms, describe_candidates
 from themeassist.discover.geometry import _normalise, centroids, soft_assign
-from themeassist.discover.match import codebook_texts, nearest_entries
+from themeassist.discover.match import (
+    codebook_texts,
+    embed_codebook,
+    entry_candidates,
+    match_candidates,
+    match_segments,
+    nearest_entries,
+)
+from themeassist.discover.questions import question_features
 from themeassist.discover.reduction import exact_knn, reduce
 from themeassist.discover.select import PARTICIPANT_ROLES, SET_ASIDE_REASONS, select_segments
 from themeassist.discover.stability import best_match_jaccard, consensus, pairwise_ari
 
 __all__ = [
     "CLUSTERERS", "METHOD", "MIN_SEGMENTS", "PARTICIPANT_ROLES", "SET_ASIDE_REASONS",
-    "DiscoveryResult", "best_match_jaccard", "centroids", "cluster_reduced", "codebook_texts",
-    "consensus", "ctfidf_terms", "discover", "exact_knn", "headline", "nearest_entries",
-    "pairwise_ari", "reassign", "reduce", "select_segments", "settings_for_size",
+    "CandidateClusterer", "DiscoveryResult", "best_match_jaccard", "centrality", "centroids",
+    "chosen_sizes", "cluster_reduced", "codebook_texts", "consensus", "ctfidf_terms",
+    "describe_candidates", "discover", "embed_codebook", "entry_candidates", "exact_knn",
+    "headline", "match_candidates", "match_segments", "nearest_entries", "pairwise_ari",
+    "question_features", "reassign", "reduce", "select_segments", "settings_for_size",
     "soft_assign", "_normalise", "_relabel",
 ]

@@ -1,11 +1,12 @@
-"""`discover`: the composition of the parts, and what it returns."""
+"""`discover`: the composition of the parts, timed, and what it returns."""
 
 from __future__ import annotations
 
 import logging
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -13,13 +14,16 @@ import numpy as np
 import pandas as pd
 
 from themeassist import text as vocab
-from themeassist.discover.cluster import _relabel, cluster_reduced, reassign, settings_for_size
-from themeassist.discover.describe import _CANDIDATE_COLUMNS, _candidate_table, ctfidf_terms
-from themeassist.discover.geometry import _normalise, centroids, soft_assign
-from themeassist.discover.match import codebook_texts, nearest_entries
-from themeassist.discover.reduction import _map_coordinates, exact_knn, reduce
+from themeassist.discover.cluster import CandidateClusterer, chosen_sizes
+from themeassist.discover.describe import _CANDIDATE_COLUMNS, centrality, describe_candidates
+from themeassist.discover.match import (
+    embed_codebook,
+    entry_candidates,
+    match_candidates,
+    match_segments,
+)
+from themeassist.discover.questions import question_features
 from themeassist.discover.select import SET_ASIDE_REASONS, select_segments
-from themeassist.discover.stability import best_match_jaccard, consensus, pairwise_ari
 from themeassist.errors import InputError, LittleDataWarning
 
 log = logging.getLogger(__name__)
@@ -29,6 +33,20 @@ METHOD = "themeassist.discover.v1"
 
 #: Fewer clustered segments than this and discovery refuses (a clear message, no crash).
 MIN_SEGMENTS = 12
+
+
+def _stopwatch(timings: dict[str, float]):
+    """``with timed(name):`` adds the block's wall time to ``timings[name]``."""
+
+    @contextmanager
+    def timed(name: str) -> Iterator[None]:
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            timings[name] = timings.get(name, 0.0) + time.perf_counter() - t
+
+    return timed
 
 
 @dataclass
@@ -166,6 +184,18 @@ def discover(
 
     Notes
     -----
+    ``discover`` is the composition of four parts, each timed here (``timings`` in the
+    diagnostics: ``select``, ``cluster``, ``describe``, ``match``, ``total``):
+
+    1. :func:`~themeassist.discover.select.select_segments` (and, codebook-first,
+       :func:`~themeassist.discover.match.match_segments`);
+    2. :func:`~themeassist.discover.questions.question_features` and
+       :class:`~themeassist.discover.cluster.CandidateClusterer` (``n_candidates``,
+       ``min_cluster_size``, ``n_neighbors``, ``n_components``, ``algorithm``, ``runs``,
+       ``seed``, ``min_similarity`` and ``temperature`` are its parameters);
+    3. :func:`~themeassist.discover.describe.describe_candidates`;
+    4. :func:`~themeassist.discover.match.match_candidates` (with a codebook).
+
     Each run reduces the (question-weighted) embeddings with UMAP and partitions the
     reduced space into ``n_candidates`` groups with k-means (or Ward, ``algorithm``);
     groups below ``min_cluster_size`` become outliers. Rather than HDBSCAN's density
@@ -195,48 +225,36 @@ def discover(
     """
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
+    timed = _stopwatch(timings)
     emb = np.asarray(embeddings, dtype=np.float64)
     if emb.ndim != 2 or len(emb) != len(segments):
         raise InputError("embeddings do not match the segments", column="text",
                          expected=f"{len(segments)} rows", got=getattr(emb, "shape", None))
     if runs < 1:
         raise InputError("runs must be at least 1", expected=">= 1", got=runs)
-    seg = segments.reset_index(drop=True)
-    n_total = len(seg)
-    reason = select_segments(seg, min_words=min_words)
-
-    # Codebook embeddings (optional).
-    book = None
-    book_emb = None
-    if codebook is not None:
-        book = codebook.reset_index(drop=True)
-        if callable(codebook_embeddings):
-            book_emb = np.asarray(codebook_embeddings(codebook_texts(book)), dtype=np.float64)
-        elif codebook_embeddings is not None:
-            book_emb = np.asarray(codebook_embeddings, dtype=np.float64)
-        if book_emb is None or len(book_emb) != len(book) or book_emb.shape[1] != emb.shape[1]:
-            raise InputError("codebook embeddings do not match the codebook",
-                             expected=f"{len(book)} rows of width {emb.shape[1]}",
-                             got=None if book_emb is None else book_emb.shape)
-    if codebook_first and book is None:
+    if codebook_first and codebook is None:
         raise InputError("codebook-first mode needs a codebook", expected="--codebook FILE",
                          got=None)
+    seg = segments.reset_index(drop=True)
+    n_total = len(seg)
+    book = None if codebook is None else codebook.reset_index(drop=True)
+    clusterer = CandidateClusterer(
+        n_candidates=n_candidates, min_cluster_size=min_cluster_size, n_neighbors=n_neighbors,
+        n_components=n_components, algorithm=algorithm, runs=runs, seed=seed,
+        min_similarity=min_similarity, temperature=temperature)
 
-    # Codebook-first: segments that clearly match an entry are assigned to it.
-    matched_entry = np.full(n_total, -1, dtype=np.int64)
-    matched_sim = np.zeros(n_total)
-    matched_prob = np.zeros(n_total)
-    if codebook_first:
-        sims, probs = soft_assign(emb, _normalise(book_emb), temperature=temperature)
-        best = sims.argmax(axis=1)
-        bs = sims[np.arange(n_total), best]
-        hit = (reason == "").to_numpy() & (bs >= match_threshold)
-        matched_entry[hit] = best[hit]
-        matched_sim[hit] = bs[hit]
-        matched_prob[hit] = probs[np.arange(n_total), best][hit]
-        reason[hit] = "matched codebook"
-    timings["select"] = time.perf_counter() - t0
-
+    # 1. Selection, and in codebook-first mode the segments that clearly match an entry.
+    with timed("select"):
+        book_emb = (None if book is None
+                    else embed_codebook(book, codebook_embeddings, emb.shape[1]))
+        reason = select_segments(seg, min_words=min_words)
+        matched = pd.DataFrame({"entry": np.full(n_total, -1, dtype=np.int64),
+                                "similarity": 0.0, "probability": 0.0})
+        if codebook_first:
+            matched = match_segments(emb, book_emb, (reason == "").to_numpy(),
+                                     threshold=match_threshold, temperature=temperature)
+            reason[matched["entry"].to_numpy() >= 0] = "matched codebook"
+    matched_entry = matched["entry"].to_numpy()
     idx = np.flatnonzero((reason == "").to_numpy())
     n = len(idx)
     counts = {r: int((reason == r).sum()) for r in SET_ASIDE_REASONS}
@@ -246,127 +264,54 @@ def discover(
             f"(set aside: {', '.join(f'{v} {k}' for k, v in counts.items() if v) or 'none'})",
             column="text", expected=f"at least {MIN_SEGMENTS} participant segments with "
             f"{min_words}+ words", got=n)
-
-    auto = settings_for_size(max(n, 1))
-    chosen = {
-        "n_candidates": int(n_candidates or auto["n_candidates"]),
-        "n_neighbors": int(n_neighbors or auto["n_neighbors"]),
-        "min_cluster_size": int(min_cluster_size or auto["min_cluster_size"]),
-        "n_components": int(n_components),
-    }
     if n and n < 100:
         warnings.warn(f"only {n} segments to cluster; candidates from so few are tentative",
                       LittleDataWarning, stacklevel=2)
 
+    # 2. Clustering of the rest (embedding plus question), unless too few are left.
     x = emb[idx]
-    feats = x
-    if question_weight > 0 and "question" in seg.columns:
-        q = seg["question"].fillna("").astype(str).to_numpy()[idx]
-        levels = sorted(set(q))
-        onehot = (q[:, None] == np.array(levels)[None, :]).astype(np.float64)
-        onehot[:, [i for i, lv in enumerate(levels) if lv == ""]] = 0.0
-        feats = np.hstack([_normalise(x), question_weight * onehot])
-
-    labels = np.full(n, -1, dtype=np.int64)
-    partitions: list[np.ndarray] = []
-    coords2 = np.zeros((n, 2))
-    run_timings = []
-    if n >= MIN_SEGMENTS:
-        t = time.perf_counter()
-        knn = exact_knn(feats, chosen["n_neighbors"])
-        timings["knn"] = time.perf_counter() - t
-        first_z = None
-        for r in range(runs):
-            t = time.perf_counter()
-            z = reduce(feats, n_neighbors=chosen["n_neighbors"],
-                       n_components=chosen["n_components"], seed=seed + r, knn=knn)
-            lab = cluster_reduced(z, n_candidates=chosen["n_candidates"],
-                                  min_cluster_size=chosen["min_cluster_size"],
-                                  algorithm=algorithm, seed=seed + r)
-            partitions.append(_relabel(lab))
-            if first_z is None:
-                first_z = z
-            run_timings.append(time.perf_counter() - t)
-        timings["runs"] = float(sum(run_timings))
-        t = time.perf_counter()
-        if runs > 1:
-            raw = consensus(partitions, chosen["n_candidates"])
-            sizes = np.bincount(raw)
-            raw = np.where(sizes[raw] < chosen["min_cluster_size"], -1, raw)
+    with timed("cluster"):
+        questions = (seg["question"].fillna("").astype(str).to_numpy()[idx]
+                     if "question" in seg.columns else None)
+        feats = question_features(x, questions, weight=question_weight)
+        if n >= MIN_SEGMENTS:
+            clusterer.fit(feats)
+            final, prob = clusterer.labels_, clusterer.probabilities_
+            stab, aris = clusterer.stability_, clusterer.ari_between_runs_
+            coords2, chosen = clusterer.map_, clusterer.sizes_
+            outliers_before = float(np.mean(clusterer.consensus_labels_ < 0))
         else:
-            raw = partitions[0]
-        labels = _relabel(raw)
-        coords2 = _map_coordinates(first_z)
-        timings["consensus"] = time.perf_counter() - t
-
-    outliers_before = float(np.mean(labels < 0)) if n else 0.0
-    # Reassignment and probabilities live in the space that was clustered (embedding plus
-    # question, when weighted); centrality for quotes in the embedding space alone.
-    space = _normalise(feats) if n else feats
-    final, prob, _ = (reassign(space, labels, min_similarity=min_similarity,
-                               temperature=temperature)
-                      if n else (labels, np.zeros(0), np.zeros(0)))
-    final = _relabel(final)  # reassignment may change the size order
-    sim = np.zeros(n)
-    if n and (final >= 0).any():
-        # Probabilities with respect to the final numbering.
-        ok = final >= 0
-        rows = np.arange(n)
-        _, prob_all = soft_assign(space, centroids(space, final), temperature=temperature)
-        prob = np.where(ok, prob_all[rows, np.maximum(final, 0)], 0.0)
-        sims_x, _ = soft_assign(x, centroids(x, final), temperature=temperature)
-        sim = np.where(ok, sims_x[rows, np.maximum(final, 0)], 0.0)
-
-    # Stability of the final candidates against each run, and between runs.
-    stab = np.full(int(final.max()) + 1 if (final >= 0).any() else 0, np.nan)
-    aris = pairwise_ari(partitions) if len(partitions) > 1 else []
-    if len(partitions) > 1 and len(stab):
-        stab = np.mean([best_match_jaccard(final, p) for p in partitions], axis=0)
+            final, prob = np.full(n, -1, dtype=np.int64), np.zeros(n)
+            stab, aris, coords2 = np.zeros(0), [], np.zeros((n, 2))
+            chosen = chosen_sizes(n, n_candidates=n_candidates,
+                                  min_cluster_size=min_cluster_size, n_neighbors=n_neighbors,
+                                  n_components=n_components)
+            outliers_before = 1.0 if n else 0.0
 
     # Candidate ids: clusters first (0..), then codebook-matched entries.
+    entry_ids = entry_candidates(matched_entry, len(stab))
     cand_of_segment = np.full(n_total, -1, dtype=np.int64)
     cand_of_segment[idx] = final
     prob_of_segment = np.zeros(n_total)
     prob_of_segment[idx] = prob
-    sim_of_segment = np.zeros(n_total)
-    sim_of_segment[idx] = sim
-    n_clusters = len(stab)
-    entry_ids: dict[int, int] = {}
-    if codebook_first:
-        used = sorted(set(matched_entry[matched_entry >= 0].tolist()),
-                      key=lambda e: (-int(np.sum(matched_entry == e)), e))
-        entry_ids = {e: n_clusters + i for i, e in enumerate(used)}
-        for e, cid in entry_ids.items():
-            m = matched_entry == e
-            cand_of_segment[m] = cid
-            prob_of_segment[m] = matched_prob[m]
-            sim_of_segment[m] = matched_sim[m]
+    central = np.zeros(n_total)
+    central[idx] = centrality(x, final)
+    for e, cid in entry_ids.items():
+        m = matched_entry == e
+        cand_of_segment[m] = cid
+        prob_of_segment[m] = matched["probability"].to_numpy()[m]
+        central[m] = matched["similarity"].to_numpy()[m]
 
-    t = time.perf_counter()
-    members_all = np.flatnonzero(cand_of_segment >= 0)
-    analysed = vocab.analyse(seg["text"].astype(str).to_numpy()[members_all].tolist())
-    terms = [[]] * n_total
-    for i, a in zip(members_all, analysed):
-        terms[i] = a
-    keywords = ctfidf_terms(terms, cand_of_segment)
-    timings["describe"] = time.perf_counter() - t
-
-    cands = _candidate_table(seg, emb, cand_of_segment, sim_of_segment, keywords, stab,
-                             entry_ids, book, n_quotes=n_quotes)
-    if book is not None and len(cands):
-        cents_all = np.vstack([_normalise(emb[cand_of_segment == c].mean(axis=0, keepdims=True))
-                               for c in cands["candidate_id"]])
-        near = nearest_entries(cents_all, book, book_emb)
-        for col in near.columns:
-            cands[col] = near[col].to_numpy()
-        cands["is_new"] = (cands["similarity"] < new_threshold) & (cands["source"] == "cluster")
-        src_cb = cands["source"] == "codebook"
-        if src_cb.any():
-            inv = {cid: e for e, cid in entry_ids.items()}
-            rows = book.iloc[[inv[c] for c in cands.loc[src_cb, "candidate_id"]]]
-            cands.loc[src_cb, "nearest_theme"] = rows["theme"].astype(str).to_numpy()
-            cands.loc[src_cb, "nearest_valence"] = rows["valence"].astype(str).to_numpy()
-            cands.loc[src_cb, "nearest_subtheme"] = rows["subtheme"].astype(str).to_numpy()
+    # 3. Description, and 4. the nearest codebook entry of each candidate.
+    with timed("describe"):
+        cands = describe_candidates(
+            seg, cand_of_segment, central, stab, n_quotes=n_quotes,
+            codebook_labels={cid: str(book["subtheme"].iloc[e]) for e, cid in entry_ids.items()})
+    if book is not None:
+        with timed("match"):
+            cands = match_candidates(cands, emb, cand_of_segment, book, book_emb,
+                                     entry_of={cid: e for e, cid in entry_ids.items()},
+                                     new_threshold=new_threshold)
     cands = cands[_CANDIDATE_COLUMNS].reset_index(drop=True)
 
     xy = np.full((n_total, 2), np.nan)

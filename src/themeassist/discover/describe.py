@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from themeassist import text as vocab
+from themeassist.discover.geometry import _normalise, centroids
 
 
 def ctfidf_terms(terms: Sequence[Sequence[str]], labels: np.ndarray, *, top_n: int = 10,
@@ -79,15 +80,66 @@ _CANDIDATE_COLUMNS = [
 ]
 
 
+def centrality(x: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Cosine similarity of each segment to its candidate's centroid (0 when unassigned).
 
-def _candidate_table(seg: pd.DataFrame, emb: np.ndarray, cand: np.ndarray, sim: np.ndarray,
+    Examples
+    --------
+    >>> x = np.array([[1.0, 0.0], [0.0, 1.0], [5.0, 5.0]])
+    >>> centrality(x, np.array([0, 0, -1])).round(4).tolist()
+    [0.7071, 0.7071, 0.0]
+    """
+    if not (labels >= 0).any():
+        return np.zeros(len(labels))
+    sims = _normalise(x) @ centroids(x, labels).T
+    return np.where(labels >= 0, sims[np.arange(len(labels)), np.maximum(labels, 0)], 0.0)
+
+
+def describe_candidates(segments: pd.DataFrame, labels: np.ndarray, central: np.ndarray,
+                        stability: np.ndarray, *, codebook_labels: dict[int, str] | None = None,
+                        n_quotes: int = 5) -> pd.DataFrame:
+    """One row per candidate: label, c-TF-IDF keywords, quotes and who said it where.
+
+    Parameters
+    ----------
+    segments : DataFrame
+        The corpus (``text``; ``question``, ``transcript_id``, ``speaker`` when present),
+        in the order of ``labels``.
+    labels : array of int
+        Candidate of each segment; -1 = none.
+    central : array of float
+        Each segment's similarity to its candidate (:func:`centrality`); quotes are the
+        most central members, those of 8+ words first.
+    stability : array of float
+        Per candidate ``0..len - 1`` (NaN = not measured); candidates past its end get NaN.
+    codebook_labels : dict, optional
+        Candidate id -> label for candidates that are codebook entries (``source =
+        "codebook"``); the others are labelled from their keywords.
+    n_quotes : int, default 5
+
+    Returns
+    -------
+    DataFrame
+        Columns :data:`_CANDIDATE_COLUMNS`, by candidate id; the codebook columns
+        (``nearest_*``, ``similarity``, ``is_new``) are left empty for
+        :func:`~themeassist.discover.match.match_candidates`.
+    """
+    members = np.flatnonzero(labels >= 0)
+    analysed = vocab.analyse(segments["text"].astype(str).to_numpy()[members].tolist())
+    terms: list[list[str]] = [[]] * len(labels)
+    for i, a in zip(members, analysed):
+        terms[i] = a
+    keywords = ctfidf_terms(terms, labels)
+    return _candidate_table(segments, labels, central, keywords, stability,
+                            codebook_labels or {}, n_quotes=n_quotes)
+
+
+def _candidate_table(seg: pd.DataFrame, cand: np.ndarray, sim: np.ndarray,
                      keywords: dict[int, list[str]], stab: np.ndarray,
-                     entry_ids: dict[int, int], book: pd.DataFrame | None,
-                     *, n_quotes: int) -> pd.DataFrame:
+                     codebook_labels: dict[int, str], *, n_quotes: int) -> pd.DataFrame:
     texts = seg["text"].astype(str).to_numpy()
     col = {c: (seg[c].fillna("").astype(str) if c in seg.columns
                else pd.Series("", index=seg.index)) for c in ("question", "transcript_id", "speaker")}
-    inv = {cid: e for e, cid in entry_ids.items()}
     n_assigned = int(np.sum(cand >= 0))
     rows = []
     for c in sorted(int(v) for v in np.unique(cand) if v >= 0):
@@ -104,8 +156,8 @@ def _candidate_table(seg: pd.DataFrame, emb: np.ndarray, cand: np.ndarray, sim: 
             if len(quotes) >= n_quotes:
                 break
         kw = keywords.get(c, [])
-        if c in inv and book is not None:
-            label = str(book["subtheme"].iloc[inv[c]])
+        if c in codebook_labels:
+            label = codebook_labels[c]
             source = "codebook"
         else:
             label = vocab.make_label(kw)
