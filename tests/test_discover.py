@@ -283,3 +283,137 @@ def test_issue17_report_shows_the_unassigned_share_and_ari_that_discover_writes(
     assert ari is not None
     assert f"left unassigned: {share:.2f}" in text
     assert f"mean adjusted Rand index between runs: {ari:.2f}" in text
+
+
+# --------------------------------------------------------------------------- settings -> parts
+#: Where each discover setting that is not a clusterer parameter is used: the part of
+#: discover() that receives it and the part's name for it. ``codebook_first`` decides
+#: whether match_segments runs; ``probability_floor`` marks assignments in discover itself.
+PART_OF = {
+    "min_words": ("select_segments", "min_words"),
+    "codebook_first": ("match_segments", None),
+    "match_threshold": ("match_segments", "threshold"),
+    "question_weight": ("question_features", "weight"),
+    "n_quotes": ("describe_candidates", "n_quotes"),
+    "new_threshold": ("match_candidates", "new_threshold"),
+    "probability_floor": ("discover", "below_floor"),
+}
+
+
+def _spied_discover(monkeypatch, corpus, codebook):
+    """discover() on random embeddings with every part recording what it was given.
+
+    The clusterer's fit records its parameters and labels the segments round-robin, so
+    that the test needs no UMAP run.
+    """
+    from themeassist.discover import compose
+    from themeassist.discover.cluster import chosen_sizes
+
+    calls: dict[str, dict] = {}
+
+    def spy(name):
+        real = getattr(compose, name)
+
+        def wrapper(*args, **kwargs):
+            calls[name] = kwargs
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(compose, name, wrapper)
+
+    for name in ("select_segments", "match_segments", "question_features",
+                 "describe_candidates", "match_candidates"):
+        spy(name)
+
+    def fake_fit(self, X, y=None):
+        calls["CandidateClusterer"] = self.get_params()
+        n = len(X)
+        self.labels_ = self.consensus_labels_ = np.arange(n) % 3
+        self.probabilities_ = np.linspace(0.05, 0.95, n)
+        self.stability_, self.ari_between_runs_ = np.ones(3), [1.0]
+        self.map_, self.n_candidates_ = np.zeros((n, 2)), 3
+        self.sizes_ = chosen_sizes(n, n_candidates=self.n_candidates,
+                                   min_cluster_size=self.min_cluster_size,
+                                   n_neighbors=self.n_neighbors, n_components=self.n_components)
+        return self
+
+    monkeypatch.setattr(compose.CandidateClusterer, "fit", fake_fit)
+    rng = np.random.default_rng(0)
+    emb, book_emb = rng.normal(size=(len(corpus), 16)), rng.normal(size=(len(codebook), 16))
+
+    def run(project):
+        from themeassist import pipeline
+
+        calls.clear()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", LittleDataWarning)
+            res = D.discover(corpus, emb, codebook=codebook, codebook_embeddings=book_emb,
+                             **pipeline.discover_arguments(project))
+        a = res.assignments[res.assignments["candidate_id"] >= 0]
+        # The floor lies between the largest probability marked below it and the smallest not.
+        calls["discover"] = {"below_floor": (a.loc[a["below_floor"], "probability"].max(),
+                                             a.loc[~a["below_floor"], "probability"].min())}
+        return dict(calls)
+
+    return run
+
+
+def _other_value(value, field):
+    """A valid value other than ``value`` for a settings field."""
+    if isinstance(value, bool):
+        return not value
+    if value is None:
+        return 7
+    if "Literal" in str(field.annotation):
+        return next(a for a in field.annotation.__args__ if a != value)
+    if isinstance(value, float):
+        return round(value / 2 + 0.01, 4)
+    return value + 3
+
+
+def test_issue17_every_discover_key_of_a_project_reaches_its_part(monkeypatch, corpus, codebook):
+    # A key of the project file's `discover:` section is a clusterer parameter (it must
+    # reach CandidateClusterer) or is listed in PART_OF (it must reach that part).
+    from themeassist import config
+    from themeassist.discover import CandidateClusterer
+
+    fields = config.DiscoverSettings.model_fields
+    clusterer_keys = set(CandidateClusterer().get_params())
+    assert set(fields) == clusterer_keys | set(PART_OF)
+    assert not clusterer_keys & set(PART_OF)
+    run = _spied_discover(monkeypatch, corpus, codebook)
+    base = {"codebook_first": True, "match_threshold": 0.9}  # match_segments runs, matches none
+    for key, field in fields.items():
+        value = config.Project.model_validate({"discover": base}).discover.model_dump()[key]
+        other = _other_value(value, field)
+        project = config.Project.model_validate({"discover": {**base, key: other}})
+        calls = run(project)
+        if key in clusterer_keys:
+            assert calls["CandidateClusterer"][key] == other, key
+            continue
+        part, name = PART_OF[key]
+        if name is None:
+            assert (part in calls) == other, key
+        elif part == "discover":
+            below, above = calls[part][name]
+            assert below < other <= above, key
+        else:
+            assert calls[part][name] == other, key
+    # The default project too: the clusterer gets the settings' defaults.
+    calls = run(config.Project())
+    assert calls["CandidateClusterer"] == {**CandidateClusterer().get_params(), "seed": 0}
+
+
+def test_issue17_discover_takes_the_clusterers_defaults():
+    # Settings defined once: discover()'s defaults for the clusterer's parameters are the
+    # clusterer's own, and so are the project settings'.
+    import inspect
+
+    from themeassist import config
+    from themeassist.discover import CandidateClusterer
+
+    params = inspect.signature(D.discover).parameters
+    fields = config.DiscoverSettings.model_fields
+    for name, default in CandidateClusterer().get_params().items():
+        assert params[name].default == default, name
+        if name != "seed":  # null = the project's seed
+            assert fields[name].default == default, name

@@ -55,7 +55,7 @@ class EmbeddingSettings(_Section):
 
 
 #: Constraints and help of :func:`themeassist.discover.discover`'s parameters, as project
-#: settings. The names, types and defaults come from the function itself
+#: settings. The names, types and defaults come from the function and its estimator
 #: (:func:`_settings_of`), so a new parameter of ``discover`` is a new setting.
 _DISCOVER_FIELDS: dict[str, dict] = {
     "runs": dict(ge=1, description="Seeded runs combined into the result and used for the "
@@ -89,11 +89,15 @@ _DISCOVER_DATA = ("segments", "embeddings", "codebook", "codebook_embeddings")
 
 
 def _settings_of(func, data: tuple[str, ...], fields: dict[str, dict], name: str,
-                 doc: str) -> type[_Section]:
+                 doc: str, parts: tuple[type, ...] = ()) -> type[_Section]:
     """A settings section whose fields are ``func``'s keyword parameters (minus ``data``).
 
     Each field has the parameter's name, type and default; ``fields`` adds constraints and
-    help. ``seed`` becomes optional: null = the project's run-level seed
+    help. ``parts`` are the estimators ``func`` builds from its parameters (discover's
+    :class:`~themeassist.discover.CandidateClusterer`): a parameter of a part takes its
+    type and default from the part, which defines it, and ``func`` must take it with the
+    same default, or the setting would not reach the part (TypeError at import).
+    ``seed`` becomes optional: null = the project's run-level seed
     (:meth:`Project.seed_of`).
     """
     import inspect
@@ -101,15 +105,25 @@ def _settings_of(func, data: tuple[str, ...], fields: dict[str, dict], name: str
 
     from pydantic import create_model
 
+    params = inspect.signature(func).parameters
     hints = typing.get_type_hints(func)
+    defined = {pname: (hints[pname], param.default) for pname, param in params.items()}
+    for part in parts:
+        part_hints = typing.get_type_hints(part.__init__)
+        for pname, param in inspect.signature(part).parameters.items():
+            if pname not in params or params[pname].default != param.default:
+                raise TypeError(f"{name}: {func.__name__}() does not take {part.__name__}'s "
+                                f"{pname}={param.default!r}")
+            defined[pname] = (part_hints[pname], param.default)
     spec: dict[str, tuple] = {}
-    for pname, param in inspect.signature(func).parameters.items():
+    for pname in params:
         if pname in data:
             continue
         if pname == "seed":
             spec[pname] = (int | None, Field(None, description="null = the project's seed."))
             continue
-        spec[pname] = (hints[pname], Field(param.default, **fields.get(pname, {})))
+        annotation, default = defined[pname]
+        spec[pname] = (annotation, Field(default, **fields.get(pname, {})))
     unknown = set(fields) - set(spec)
     if unknown:  # a constraint for a parameter the function no longer has
         raise TypeError(f"{name}: no parameter(s) {sorted(unknown)} in {func.__name__}()")
@@ -117,10 +131,12 @@ def _settings_of(func, data: tuple[str, ...], fields: dict[str, dict], name: str
 
 
 def _discover_settings() -> type[_Section]:
-    from themeassist.discover import discover
+    from themeassist.discover import CandidateClusterer, discover
 
     return _settings_of(discover, _DISCOVER_DATA, _DISCOVER_FIELDS, "DiscoverSettings",
-                        "Settings of :func:`themeassist.discover.discover` (derived from it).")
+                        "Settings of :func:`themeassist.discover.discover` (derived from it "
+                        "and its :class:`~themeassist.discover.CandidateClusterer`).",
+                        parts=(CandidateClusterer,))
 
 
 DiscoverSettings = _discover_settings()

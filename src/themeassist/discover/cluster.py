@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
@@ -98,6 +99,10 @@ CLUSTERERS: dict[str, Callable[[np.ndarray, int, int], np.ndarray]] = {
     "ward": _ward,
     "hdbscan": _hdbscan,
 }
+
+
+#: The names of :data:`CLUSTERERS`, as a type (the project settings' choices).
+Algorithm = Literal["kmeans", "ward", "hdbscan"]
 
 
 def cluster_reduced(z: np.ndarray, *, n_candidates: int, min_cluster_size: int,
@@ -227,7 +232,7 @@ class CandidateClusterer(ClusterMixin, BaseEstimator):
 
     def __init__(self, n_candidates: int | None = None, *, min_cluster_size: int | None = None,
                  n_neighbors: int | None = None, n_components: int = 5,
-                 algorithm: str = "kmeans", runs: int = 5, seed: int = 0,
+                 algorithm: Algorithm = "kmeans", runs: int = 5, seed: int = 0,
                  min_similarity: float = 0.1, temperature: float = 0.05):
         self.n_candidates = n_candidates
         self.min_cluster_size = min_cluster_size

@@ -8,13 +8,13 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from themeassist import text as vocab
-from themeassist.discover.cluster import CandidateClusterer, chosen_sizes
+from themeassist.discover.cluster import Algorithm, CandidateClusterer, chosen_sizes
 from themeassist.discover.describe import _CANDIDATE_COLUMNS, centrality, describe_candidates
 from themeassist.discover.match import (
     embed_codebook,
@@ -92,28 +92,33 @@ def headline(diagnostics: dict[str, Any]) -> dict[str, float | None]:
             "ari_mean": None if ari is None else float(ari)}
 
 
+#: The clusterer's parameters and defaults: :func:`discover` passes its parameters of these
+#: names to :class:`CandidateClusterer`, and takes its defaults from it (defined once).
+_CLUSTERER = CandidateClusterer().get_params()
+
+
 def discover(
     segments: pd.DataFrame,
     embeddings: np.ndarray,
     *,
     codebook: pd.DataFrame | None = None,
     codebook_embeddings: np.ndarray | Callable[[list[str]], np.ndarray] | None = None,
-    seed: int = 0,
-    runs: int = 5,
-    n_candidates: int | None = None,
-    min_cluster_size: int | None = None,
-    n_neighbors: int | None = None,
-    n_components: int = 5,
+    seed: int = _CLUSTERER["seed"],
+    runs: int = _CLUSTERER["runs"],
+    n_candidates: int | None = _CLUSTERER["n_candidates"],
+    min_cluster_size: int | None = _CLUSTERER["min_cluster_size"],
+    n_neighbors: int | None = _CLUSTERER["n_neighbors"],
+    n_components: int = _CLUSTERER["n_components"],
     min_words: int = 4,
-    min_similarity: float = 0.1,
+    min_similarity: float = _CLUSTERER["min_similarity"],
     probability_floor: float = 0.3,
-    temperature: float = 0.05,
+    temperature: float = _CLUSTERER["temperature"],
     question_weight: float = 0.5,
     new_threshold: float = 0.35,
     codebook_first: bool = False,
     match_threshold: float = 0.55,
     n_quotes: int = 5,
-    algorithm: Literal["kmeans", "ward", "hdbscan"] = "kmeans",
+    algorithm: Algorithm = _CLUSTERER["algorithm"],
 ) -> DiscoveryResult:
     """Propose candidate subthemes from embedded segments.
 
