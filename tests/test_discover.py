@@ -417,3 +417,12 @@ def test_issue17_discover_takes_the_clusterers_defaults():
         assert params[name].default == default, name
         if name != "seed":  # null = the project's seed
             assert fields[name].default == default, name
+
+
+def test_issue17_discover_times_each_of_its_parts(result):
+    # The parts do not time themselves; discover, their caller, times each one.
+    t = result.diagnostics["timings"]
+    assert set(t) == {"select", "cluster", "describe", "match", "total"}
+    assert all(v >= 0 for v in t.values())
+    assert t["select"] + t["cluster"] + t["describe"] + t["match"] <= t["total"] + 0.004
+    assert result.diagnostics["settings"]["n_candidates"] == 4
