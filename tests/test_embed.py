@@ -75,18 +75,78 @@ def _corpus(n=80):
     return [" ".join(rng.choice(words, size=int(k))) + "." for k in rng.integers(1, 60, n)]
 
 
-def test_canonical_batches_shape_depends_on_each_text_only():
-    # every text of a bucket goes through passes of the same (rows, length) shape
-    lengths = [3, 12, 5, 70, 9, 300]
+def test_canonical_batches_pad_each_text_to_its_own_length():
+    # a text's padded length depends on its token count alone; passes are full
+    # (bucket_rows) except the last of a bucket, which keeps min_rows rows
+    lengths = [3, 12, 5, 70, 9, 300] + [7] * 300
     batches = embed.canonical_batches(lengths, 256)
     seen = sorted(i for _, _, idx in batches for i in idx)
     assert seen == list(range(len(lengths)))
     for length, rows, idx in batches:
         assert all(embed.length_bucket(lengths[i], 256) == length for i in idx)
-        assert rows == embed.bucket_rows(length) and len(idx) <= rows
-    alone = {i: embed.canonical_batches([lengths[i]], 256)[0][:2] for i in range(len(lengths))}
-    for length, rows, idx in batches:
-        assert all(alone[i] == (length, rows) for i in idx)
+        assert len(idx) <= rows <= embed.bucket_rows(length)
+        assert rows * length >= min(embed.MIN_PASS_TOKENS, embed.bucket_rows(length) * length)
+    eights = [(rows, len(idx)) for length, rows, idx in batches if length == 8]
+    assert eights == [(256, 256), (45, 45)]  # the 5 and the 300 sevens: 301 texts in bucket 8
+    alone = {i: embed.canonical_batches([lengths[i]], 256)[0][0] for i in range(len(lengths))}
+    for length, _, idx in batches:
+        assert all(alone[i] == length for i in idx)
+    # fill=True: every pass has the full shape
+    assert all(rows == embed.bucket_rows(length)
+               for length, rows, _ in embed.canonical_batches(lengths, 256, fill=True))
+
+
+def _full_pass_vectors(e, texts):
+    # the definition of a canonical vector: the text in a full pass of its length bucket
+    model = e._model()
+    max_len = int(model.max_seq_length)
+    buckets = [embed.length_bucket(n, max_len) for n in embed.token_lengths(model, texts, max_len)]
+    out = np.zeros((len(texts), 384), dtype=np.float32)
+    for length in set(buckets):
+        idx = [i for i, b in enumerate(buckets) if b == length]
+        for j in range(0, len(idx), embed.bucket_rows(length)):
+            part = idx[j:j + embed.bucket_rows(length)]
+            out[part] = embed.encode_pass(model, [texts[i] for i in part], length,
+                                          embed.bucket_rows(length))
+    return out
+
+
+def test_short_passes_give_the_bits_of_full_passes(monkeypatch):
+    # canonical-v3 runs the last pass of a bucket with few rows; the vectors must be the
+    # full-pass ones, with the row-count check on (this machine) and off (fill mode)
+    texts = _corpus(40)
+    e = embed.Embedder(cache=False, show_progress=False)
+    expected = _full_pass_vectors(e, texts)
+    assert e.embed(texts).tobytes() == expected.tobytes()
+    monkeypatch.setattr(embed, "row_count_invariant", lambda path: False)
+    calls = []
+    real = embed.encode_pass
+    monkeypatch.setattr(embed, "encode_pass",
+                        lambda m, t, length, rows: calls.append((length, rows)) or real(m, t, length, rows))
+    assert e.embed(texts).tobytes() == expected.tobytes()
+    assert calls and all(rows == embed.bucket_rows(length) for length, rows in calls)
+
+
+def test_a_short_pass_that_changes_bits_is_caught_and_redone(monkeypatch, caplog):
+    # where the kernels do depend on the row count, the free check inside a bucket (one
+    # row of the full pass re-encoded in the short one) notices and redoes it full; the
+    # 200 texts of one bucket (12 tokens) need a full pass (170 rows) and a short one
+    texts = ["ok then."] + [f"we met on day {i} of the month." for i in range(200)]
+    e = embed.Embedder(cache=False, show_progress=False)
+    expected = _full_pass_vectors(e, texts)
+    real = embed.encode_pass
+
+    def noisy(model, batch, length, rows):
+        vec = real(model, batch, length, rows)
+        return vec if rows == embed.bucket_rows(length) else vec + np.float32(1e-3)
+
+    monkeypatch.setattr(embed, "row_count_invariant", lambda path: True)
+    monkeypatch.setattr(embed, "encode_pass", noisy)
+    monkeypatch.setattr(embed, "_NOT_INVARIANT", set())
+    with caplog.at_level("WARNING", logger="themeassist.embed"):
+        got = e.embed(texts)
+    assert got.tobytes() == expected.tobytes()
+    assert "changed a vector's bits" in caplog.text
 
 
 def test_cold_and_warm_cache_give_byte_identical_vectors(tmp_path):

@@ -181,21 +181,21 @@ def load_sentence_transformer(path: str):
 
 
 #: Versioned name of the canonical batching (R9): part of the cache key of its vectors.
-CANONICAL = "canonical-v2"
-#: Tokens per forward pass a canonical batch aims at (rows = TOKENS // bucket length).
-CANONICAL_TOKENS = 1024
-#: Most rows of one canonical batch.
-CANONICAL_ROWS = 16
+CANONICAL = "canonical-v3"
+#: Tokens (rows x padded length) of a full canonical pass: the shape that defines a vector.
+PASS_TOKENS = 2048
+#: Fewest tokens in any forward pass. From this size on, the CPU's matrix kernels give each
+#: row the same bits whatever the number of rows (measured for every length bucket, 1 and 2
+#: threads, 256 to 4,096 tokens); below it they take other code paths (at 100-192 tokens a
+#: row's vector moved by 1e-7). :func:`row_count_invariant` checks this on the machine.
+MIN_PASS_TOKENS = 256
 
 
 def length_bucket(n_tokens: int, max_len: int) -> int:
     """The padded length of a text of ``n_tokens`` tokens in :func:`canonical_batches`.
 
     Multiples of 4 up to 64 tokens, of 16 above, never more than ``max_len``: at most 3
-    (short texts) or 15 padding tokens per text. With :func:`bucket_rows`, this computes
-    1.08-1.17 times the real tokens on 2,000-10,000 focus-group segments (the model's own
-    length-sorted batching: 1.01-1.04), against 1.17-1.27 with buckets of 8/32 tokens and
-    32 rows (canonical-v1).
+    (short texts) or 15 padding tokens per text.
 
     Examples
     --------
@@ -207,23 +207,39 @@ def length_bucket(n_tokens: int, max_len: int) -> int:
 
 
 def bucket_rows(length: int) -> int:
-    """Rows of every canonical batch of padded ``length``: fixed per length bucket.
+    """Rows of a full canonical pass of padded ``length`` (about :data:`PASS_TOKENS` tokens).
 
     Examples
     --------
     >>> [bucket_rows(n) for n in (8, 64, 128, 256)]
-    [16, 16, 8, 4]
+    [256, 32, 16, 8]
     """
-    return int(max(1, min(CANONICAL_ROWS, CANONICAL_TOKENS // int(length))))
+    return int(max(1, PASS_TOKENS // int(length)))
 
 
-def canonical_batches(lengths: Sequence[int], max_len: int) -> list[tuple[int, int, list[int]]]:
-    """Group texts into forward passes whose shape depends on each text alone.
+def min_rows(length: int) -> int:
+    """Fewest rows of a pass of padded ``length``: at least :data:`MIN_PASS_TOKENS` tokens.
 
-    A text of ``n`` tokens always goes through a pass of shape ``(bucket_rows(L), L)`` with
-    ``L = length_bucket(n)``; the last batch of a bucket is filled up to that many rows by
-    the caller (empty texts). So the padding, the shape and hence the float rounding of a
-    text's vector do not depend on which other texts are embedded with it.
+    Examples
+    --------
+    >>> [min_rows(n) for n in (8, 64, 100, 256)]
+    [32, 4, 3, 1]
+    """
+    return int(max(1, -(-MIN_PASS_TOKENS // int(length))))
+
+
+def canonical_batches(lengths: Sequence[int], max_len: int, *, fill: bool = False
+                      ) -> list[tuple[int, int, list[int]]]:
+    """Group texts into forward passes in which a text's vector depends on that text alone.
+
+    A text of ``n`` tokens is padded to ``L = length_bucket(n)`` and encoded with texts of
+    the same bucket. Its vector is *defined* as the one a full pass of shape
+    ``(bucket_rows(L), L)`` gives. Batched float rounding depends on the padded length, so
+    the length is fixed per text; it does not depend on the other rows of the pass, and,
+    from :data:`MIN_PASS_TOKENS` tokens on, not on their number either
+    (:func:`row_count_invariant`): so the last, partial pass of a bucket needs only
+    :func:`min_rows` rows, not a full pass of filler. With ``fill=True`` (a machine where
+    that invariance does not hold) every pass is filled to the full shape.
 
     Parameters
     ----------
@@ -231,26 +247,33 @@ def canonical_batches(lengths: Sequence[int], max_len: int) -> list[tuple[int, i
         Token count of each text (special tokens included, truncated at ``max_len``).
     max_len : int
         The model's maximum sequence length.
+    fill : bool, default False
+        Give every pass the full ``bucket_rows(L)`` rows.
 
     Returns
     -------
     list of (length, rows, indices)
-        Buckets by length, each cut into batches of ``rows`` text indices (the last may
-        be shorter: fill it), indices in input order.
+        Passes by length bucket: the padded length, the pass's row count (the caller fills
+        rows beyond ``len(indices)`` with empty texts) and the text indices, in input order.
 
     Examples
     --------
     >>> canonical_batches([3, 12, 5, 70], 256)
-    [(4, 16, [0]), (8, 16, [2]), (12, 16, [1]), (80, 12, [3])]
+    [(4, 64, [0]), (8, 32, [2]), (12, 22, [1]), (80, 4, [3])]
+    >>> [(length, rows, len(idx)) for length, rows, idx in canonical_batches([7] * 300, 256)]
+    [(8, 256, 256), (8, 44, 44)]
     """
     by_len: dict[int, list[int]] = {}
     for i, n in enumerate(lengths):
         by_len.setdefault(length_bucket(n, max_len), []).append(i)
     out = []
     for length in sorted(by_len):
-        rows = bucket_rows(length)
+        full = bucket_rows(length)
         idx = by_len[length]
-        out.extend((length, rows, idx[j:j + rows]) for j in range(0, len(idx), rows))
+        for j in range(0, len(idx), full):
+            part = idx[j:j + full]
+            rows = full if fill else max(len(part), min(full, min_rows(length)))
+            out.append((length, rows, part))
     return out
 
 
@@ -281,6 +304,53 @@ def _pad_features(feats: dict, length: int, pad_id: int) -> dict:
         elif extra < 0:
             out[key] = t[:, :length]
     return out
+
+
+def encode_pass(model, texts: Sequence[str], length: int, rows: int) -> np.ndarray:
+    """One forward pass of shape ``(rows, length)``: ``texts`` then empty filler rows.
+
+    Returns the normalised float32 vectors of ``texts`` only.
+    """
+    import torch
+
+    batch = [str(t) for t in texts] + [""] * (rows - len(texts))
+    feats = model.preprocess(batch) if hasattr(model, "preprocess") else model.tokenize(batch)
+    pad_id = int(getattr(model.tokenizer, "pad_token_id", 0) or 0)
+    with torch.inference_mode():
+        vec = model.forward(_pad_features(feats, length, pad_id))["sentence_embedding"]
+        vec = torch.nn.functional.normalize(vec, p=2, dim=1)
+    return vec[: len(texts)].float().cpu().numpy()
+
+
+#: Model folders whose passes were seen to change a row's bits with their row count.
+_NOT_INVARIANT: set[str] = set()
+
+
+def row_count_invariant(path: str) -> bool:
+    """Whether, on this machine, a short pass gives a row the bits of a full one.
+
+    :func:`canonical_batches` defines a text's vector by a full pass of its length bucket
+    and runs the last pass of a bucket with only :func:`min_rows` rows. That is exact where
+    the CPU's matrix kernels compute each row the same way from :data:`MIN_PASS_TOKENS`
+    tokens on (measured on this project's machines: x86-64, MKL, 1 and 2 threads). Checked
+    once per process and model (two lengths, a short and a full pass each, about 0.2 s);
+    where it fails, every pass is filled to its full shape: slower, and the same vectors.
+    """
+    return path not in _NOT_INVARIANT and _probe_row_count_invariance(path)
+
+
+@functools.lru_cache(maxsize=8)
+def _probe_row_count_invariance(path: str) -> bool:
+    model = load_sentence_transformer(path)
+    max_len = int(model.max_seq_length or 512)
+    probe = ["Peer support kept us going."]
+    for length in sorted({min(16, max_len), min(128, max_len)}):
+        short = encode_pass(model, probe, length, min(bucket_rows(length), min_rows(length)))
+        full = encode_pass(model, probe, length, bucket_rows(length))
+        if short.tobytes() != full.tobytes():
+            log.info("embedding: row count changes vectors on this machine; full passes only")
+            return False
+    return True
 
 
 class EmbeddingCache:
@@ -349,15 +419,16 @@ class Embedder:
         on what the cache already holds), so a cold and a warm cache give byte-identical
         arrays. Achieved with *canonical batching* (:func:`canonical_batches`): texts are
         grouped by the length bucket of their token count, padded to the bucket's length,
-        and encoded in batches of a fixed number of rows per bucket (a partial batch is
-        filled with empty rows), so every forward pass a text goes through has the same
-        shape and the same padding whatever its batch mates. Batched float rounding
-        depends on the padded shape (padding to another length changed vectors by about
-        3e-7, enough to move a UMAP layout), not on the other rows of a batch of fixed
-        shape (tested). This runs at the batched encoder's speed; earlier versions encoded
-        one text at a time (about a quarter of the speed). ``False`` uses the model's own
-        batching by ``batch_size`` (padding to the longest text of each batch:
-        reproducible only up to rounding).
+        and encoded in passes whose float rounding does not depend on the other texts of
+        the pass or on how many there are. Batched float rounding depends on the padded
+        length (padding to another length changed vectors by about 3e-7, enough to move a
+        UMAP layout), so the length is fixed per text; passes of at least
+        :data:`MIN_PASS_TOKENS` tokens give a row the same bits whatever their row count
+        (:func:`row_count_invariant`, checked once per process). This runs at or above the
+        speed of the model's own batched ``encode`` (``scripts/bench_embed.py``); earlier
+        versions encoded one text at a time (about a quarter of the speed). ``False`` uses
+        the model's own batching by ``batch_size`` (padding to the longest text of each
+        batch: reproducible only up to rounding).
 
     Examples
     --------
@@ -431,20 +502,40 @@ class Embedder:
         unique = list(dict.fromkeys(texts))
         max_len = int(model.max_seq_length or 512)
         lengths = token_lengths(model, unique, max_len)
-        batches = canonical_batches(lengths, max_len)
-        pad_id = int(getattr(model.tokenizer, "pad_token_id", 0) or 0)
+        fill = not row_count_invariant(str(self.spec.path))
+        batches = canonical_batches(lengths, max_len, fill=fill)
         out = np.zeros((len(unique), self.dim), dtype=np.float32)
         bar = tqdm(total=len(unique), unit="seg", desc="embedding",
                    disable=not self.show_progress or len(batches) <= 1, leave=False)
+        previous: tuple[int, int] | None = None  # (length, index) of a row of a full pass
+        short: list[tuple[int, list[int]]] = []  # short passes so far, redone if one fails
         with torch.inference_mode():
             for length, rows, idx in batches:
-                batch = [unique[i] for i in idx] + [""] * (rows - len(idx))
-                feats = model.preprocess(batch) if hasattr(model, "preprocess") \
-                    else model.tokenize(batch)
-                feats = _pad_features(feats, length, pad_id)
-                vec = model.forward(feats)["sentence_embedding"]
-                vec = torch.nn.functional.normalize(vec, p=2, dim=1)
-                out[idx] = vec[: len(idx)].float().cpu().numpy()
+                batch = [unique[i] for i in idx]
+                if fill:
+                    rows = bucket_rows(length)
+                full = rows == bucket_rows(length)
+                if full or previous is None or previous[0] != length:
+                    out[idx] = encode_pass(model, batch, length, rows)
+                else:
+                    # A short pass after a full one of its bucket: re-encode one row of the
+                    # full pass in it, a free check of the row-count invariance.
+                    vec = encode_pass(model, batch + [unique[previous[1]]], length,
+                                      max(rows, len(idx) + 1))
+                    out[idx] = vec[:len(idx)]
+                    if vec[-1].tobytes() != out[previous[1]].tobytes():
+                        log.warning("embedding: a pass of %d rows changed a vector's bits; "
+                                    "filling every pass to its full shape", rows)
+                        _NOT_INVARIANT.add(str(self.spec.path))
+                        fill = True
+                        for redo_length, redo in [*short, (length, idx)]:
+                            out[redo] = encode_pass(model, [unique[i] for i in redo],
+                                                    redo_length, bucket_rows(redo_length))
+                        short = []
+                if full:
+                    previous = (length, idx[0])
+                elif not fill:
+                    short.append((length, idx))
                 bar.update(len(idx))
         bar.close()
         where = {t: i for i, t in enumerate(unique)}
