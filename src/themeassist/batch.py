@@ -373,6 +373,28 @@ def iter_chunks(batches: Iterable[tuple[int, pd.DataFrame]], chunk_size: int, *,
 
 
 # --------------------------------------------------------------------------- labelling
+def check_coder_name(coder: str | None) -> str | None:
+    """``label --coder``: one printable name of at most 200 characters (None: the model's).
+
+    Raises
+    ------
+    ConfigError
+        An empty name, or one with control characters.
+
+    Examples
+    --------
+    >>> check_coder_name("  model:folds ")
+    'model:folds'
+    """
+    if coder is None:
+        return None
+    name = str(coder).strip()
+    if not name or len(name) > 200 or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise ConfigError(f"--coder must be a printable name of 1 to 200 characters, "
+                          f"got {coder!r}")
+    return name
+
+
 def label_chunk(chunk: Chunk, model, embedder, *, threshold: float | None = None,
                 all_segments: bool = False) -> pd.DataFrame:
     """Embed and label one chunk; return the codings of its core segments.
@@ -541,12 +563,13 @@ class PartStore:
         return [self.folder / self.done[k]["part"] for k in sorted(self.done)]
 
     def merge(self, out: Path, *, force: bool = False,
-              threshold: float | None = None) -> tuple[Path, int]:
+              threshold: float | None = None, coder: str | None = None) -> tuple[Path, int]:
         """Merge the parts, in chunk order, into ``out`` (CSV or Parquet) atomically.
 
         ``threshold`` (None: as labelled) re-marks ``needs_review`` as the parts are merged,
-        so that a new review threshold never relabels. Returns the output and its number
-        of rows that need review.
+        so that a new review threshold never relabels; ``coder`` (None: the model's name)
+        names the coder of every row. Returns the output and its number of rows that need
+        review.
         """
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -555,6 +578,9 @@ class PartStore:
 
         def read(part):
             t = pq.read_table(part)
+            if coder is not None and "coder" in t.column_names:
+                t = t.set_column(t.column_names.index("coder"), "coder",
+                                 pa.array([coder] * t.num_rows, type=pa.string()))
             if threshold is not None and "needs_review" in t.column_names:
                 df = t.to_pandas()
                 marks = review_marks(df, threshold)
@@ -770,6 +796,7 @@ def label_batch(
     progress: bool = True,
     on_chunk: Callable[[Chunk], None] | None = None,
     embedding_model: str | Path | None = None,
+    coder: str | None = None,
 ) -> BatchResult:
     """Label a segments table or a batch of transcripts into ``out``, resumably.
 
@@ -808,6 +835,9 @@ def label_batch(
     embedding_model : path, optional
         The embedding model folder to use when the model was not trained on the packaged
         encoder: a folder the model folder names is never loaded on its own say.
+    coder : str, optional
+        The coder name of every row (default: the model's, ``model:NAME``), e.g. one name
+        for the outputs of several fold-wise models that ``agree`` should read as one coder.
 
     Returns
     -------
@@ -833,8 +863,9 @@ def label_batch(
     plan = plan_inputs(list(inputs), questions=questions, settings=ingest_settings,
                        strict=strict)
     _check_not_input(out, plan.files)
+    coder = check_coder_name(coder)
     settings = {"threshold": threshold, "all_segments": bool(all_segments),
-                "chunk_size": int(chunk_size),
+                "chunk_size": int(chunk_size), "coder": coder,
                 "questions": [q.model_dump() if hasattr(q, "model_dump") else q
                               for q in (questions or [])],
                 "ingest": ingest_settings.model_dump() if hasattr(ingest_settings, "model_dump")
@@ -907,7 +938,7 @@ def _label_run(store, plan, out, model_dir, key, settings, card, model_info, cli
                                  bar, on_chunk, embedding_model)
     finally:
         bar.close()
-    _, review = store.merge(out, force=True, threshold=threshold)
+    _, review = store.merge(out, force=True, threshold=threshold, coder=settings["coder"])
     codings = sum(int(r["rows"]) for r in store.done.values())
     segments = sum(int(r["segments"]) for r in store.done.values())
     coded = sum(int(r["coded"]) for r in store.done.values())

@@ -72,6 +72,37 @@ def test_label_writes_a_codings_table_named_after_the_model(trained, tmp_path):
     assert again.read_bytes() == machine.read_bytes()
 
 
+def test_label_coder_names_every_row_so_agree_reads_fold_outputs_as_one_coder(trained, tmp_path):
+    # issue 14: fold-wise label outputs concatenated hold several model names, which agree
+    # refuses; --coder gives them one name
+    out, _ = trained
+    seg = pd.read_csv(FIX / "segments.csv", keep_default_na=False)
+    halves = [seg.iloc[: len(seg) // 2], seg.iloc[len(seg) // 2:]]
+    parts = []
+    for i, half in enumerate(halves):
+        corpus = tmp_path / f"half{i}.csv"
+        half.to_csv(corpus, index=False)
+        labelled = tmp_path / f"machine{i}.csv"
+        res = run("label", "-s", corpus, "--model", out, "-o", labelled, "--coder", "model:folds")
+        assert res.exit_code == 0, res.output
+        parts.append(pd.read_csv(labelled, keep_default_na=False))
+    assert all((p["coder"] == "model:folds").all() and len(p) for p in parts)
+    both = tmp_path / "machine.csv"
+    pd.concat(parts).to_csv(both, index=False)
+    res = run("agree", "-s", FIX / "segments.csv", "-b", FIX / "codebook.csv",
+              "-c", FIX / "codings.csv", "-c", both, "-o", tmp_path / "agree", "--bootstrap", "50")
+    assert res.exit_code == 0, res.output
+    assert "model:folds" in (tmp_path / "agree" / "agreement.json").read_text(encoding="utf-8")
+    # the same corpus with another coder name is labelled again under that name, not reused
+    again = tmp_path / "machine0.csv"
+    res = run("label", "-s", tmp_path / "half0.csv", "--model", out, "-o", again, "--force")
+    assert res.exit_code == 0, res.output
+    assert (pd.read_csv(again)["coder"] != "model:folds").all()
+    bad = run("label", "-s", tmp_path / "half0.csv", "--model", out, "-o", tmp_path / "x.csv",
+              "--coder", "  ")
+    assert bad.exit_code != 0 and "--coder" in bad.output and not (tmp_path / "x.csv").exists()
+
+
 def test_label_refuses_another_codebook_and_writes_nothing(trained, tmp_path):
     out, _ = trained
     other = tmp_path / "other.csv"

@@ -72,6 +72,10 @@ def label_cli(
              "(a folder named inside the model folder is never loaded on its own say)."),
     progress: bool = typer.Option(True, "--progress/--no-progress",
                                   help="Progress bar on stderr (segments, rate, time left)."),
+    coder: str = typer.Option(
+        None, "--coder",
+        help="Coder name of every row (default: the model's, model:NAME); e.g. one name for "
+             "the outputs of fold-wise models, so that agree reads them as one coder."),
     decided: Path = decided_option(),
     codings: Path = typer.Option(
         None, "--codings", "-c", dir_okay=False,
@@ -107,7 +111,7 @@ def label_cli(
 
         if skip_decided or decided is not None or codings is not None:
             result = _label_whole_coding(corpus, inputs, model_dir, out, decided, codings,
-                                         skip_decided, threshold, all_segments, force)
+                                         skip_decided, threshold, all_segments, force, coder)
             echo(result)
             return
         items = list(inputs or [])
@@ -151,7 +155,8 @@ def label_cli(
                 items, model_dir, out, threshold=threshold, all_segments=all_segments,
                 chunk_size=chunk_size, resume=resume, force=force, strict=strict, cache=use_cache,
                 questions=guide, ingest_settings=ingest_settings, client=client,
-                worker_threads=threads, progress=progress, embedding_model=embedding_model)
+                worker_threads=threads, progress=progress, embedding_model=embedding_model,
+                coder=coder)
         except KeyboardInterrupt:
             typer.secho(f"interrupted: the labelled chunks are saved in "
                         f"{batch.parts_folder(out)}; run the same command again to continue",
@@ -176,7 +181,7 @@ def label_cli(
 
 
 def _label_whole_coding(corpus, inputs, model_dir, out, decided, codings, skip_decided,
-                        threshold, all_segments, force) -> str:
+                        threshold, all_segments, force, coder=None) -> str:
     """``label --skip-decided``: human where decided, machine elsewhere, in one table."""
     import time
 
@@ -191,6 +196,7 @@ def _label_whole_coding(corpus, inputs, model_dir, out, decided, codings, skip_d
     if decided is None or codings is None:
         raise ConfigError("--skip-decided needs --decided FILE and --codings FILE")
     started = time.perf_counter()
+    coder = batch.check_coder_name(coder)
     io._check_writable(Path(out), force)
     model, embedder = batch.load_labeller(str(model_dir), cache=True)
     segments = io.read_segments(corpus)
@@ -200,6 +206,8 @@ def _label_whole_coding(corpus, inputs, model_dir, out, decided, codings, skip_d
     machine = model.predict_codings(segments, emb, threshold=threshold,
                                     all_segments=all_segments)
     whole = engine.whole_coding(machine, human, read)
+    if coder is not None:  # --coder names the whole coding (the source column says who)
+        whole["coder"] = coder
     tables.validate_codings(whole[whole["theme"] != ""] if all_segments else whole,
                             model.codebook_, segments)
     io.write_table(whole, out, force=force)
