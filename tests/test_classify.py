@@ -7,6 +7,7 @@ fast and their expected outcome is known; the CLI tests use the real embedding m
 
 from __future__ import annotations
 
+import copy
 import warnings
 
 import numpy as np
@@ -194,7 +195,8 @@ def test_multi_code_segments_get_two_rows(model, corpus):
     codable, P = model.predict_proba(one, mix[None, :])
     if codable[0] >= model.codable_threshold_ and np.sort(P[0])[-2] >= 0.35:
         assert list(out["rank"]) == [1, 2]
-    second = classify.CodingModel(**{**model.__dict__, "settings_": {**model.settings_, "second_code": 0.0}})
+    # a policy parameter changes the labels without refitting (a copy: the fixture stays)
+    second = copy.deepcopy(model).set_params(second_code=0.0)
     out2 = second.predict_codings(one, mix[None, :], threshold=0.0, all_segments=True)
     assert len(out2) >= 1
 
@@ -251,26 +253,22 @@ def test_hierarchy_back_off_walks_up_one_level_at_a_time():
     assert [(v, p, u.tolist()) for v, p, u in anc[0]] == [
         ("challenge", "Transport > Cost", [0, 1]), ("challenge", "Transport", [0, 1, 2])]
     assert anc[3] == []
-    seg = tables.validate_segments(pd.DataFrame({
-        "segment_id": ["a:0000"], "transcript_id": ["a"], "position": [0], "text": ["x"]}))
-    rng = np.random.default_rng(0)
-    emb = rng.normal(size=(1, DIM)).astype(np.float32)
-    cbe = rng.normal(size=(4, DIM))
-    m = classify.train_model(seg, None, book, emb, codebook_embeddings=cbe)
-    # a trained-looking model: the two "Cost" leaves split 0.3/0.3, Distance 0.25, Staff 0.15
-    m = classify.CodingModel(**{**m.__dict__, "training_": {**m.training_, "zero_shot": False},
-                                "support_": np.array([1, 1, 5, 5]), "threshold_": 0.5,
-                                "settings_": {**m.settings_, "min_support": 2, "backoff": 0.0}})
+    # the policy on a trained-looking model's probabilities (issue 17: the back-off policy
+    # is apart from the model): the two "Cost" leaves split 0.3/0.3, Distance 0.25, Staff 0.15
+    support, theme_of = np.array([1, 1, 5, 5]), np.array([0, 0, 0, 1])
+
+    def back_off(P, T, backoff):
+        return classify.policy.back_off(0, 0, P, T, theme_of, book, anc, support, 0.5,
+                                        backoff=backoff, min_support=2, zero_shot=False)
+
     P = np.array([[0.3, 0.3, 0.25, 0.15]])
-    T = np.array([[0.85, 0.15]])
-    step = m._backoff(0, 0, P, T, np.array([0, 0, 0, 1]), anc, 0.5)
+    step = back_off(P, np.array([[0.85, 0.15]]), 0.0)
     assert step == ("parent", "Access", "challenge", "Transport > Cost", pytest.approx(0.6))
     P2 = np.array([[0.2, 0.1, 0.25, 0.45]])   # Cost 0.3 (support 2 but thin by backoff)
-    m2 = classify.CodingModel(**{**m.__dict__, "settings_": {**m.settings_, "backoff": 0.4}})
-    step = m2._backoff(0, 0, P2, np.array([[0.55, 0.45]]), np.array([0, 0, 0, 1]), anc, 0.5)
+    step = back_off(P2, np.array([[0.55, 0.45]]), 0.4)
     assert step == ("parent", "Access", "challenge", "Transport", pytest.approx(0.55))
     P3 = np.array([[0.1, 0.1, 0.1, 0.7]])
-    step = m2._backoff(0, 0, P3, np.array([[0.3, 0.7]]), np.array([0, 0, 0, 1]), anc, 0.5)
+    step = back_off(P3, np.array([[0.3, 0.7]]), 0.4)
     assert step == ("theme", "Access", "", "", pytest.approx(0.3))
     # parent levels are valid codings of the codebook
     rows = pd.DataFrame({"segment_id": ["a:0000"] * 2, "coder": ["m"] * 2, "theme": ["Access"] * 2,
@@ -606,3 +604,19 @@ def test_decided_segments_are_the_negatives_and_undecided_ones_are_unknown_issue
     more = classify.train_model(seg, cod[cod["segment_id"].isin(decided + extra)], book, emb,
                                 codebook_embeddings=cbe, decided=decided)
     assert more.training_["n_segments_in_scope"] == len(decided) + 1
+
+
+def test_a_zero_shot_model_of_two_codes_picks_the_nearer_entry_issue17():
+    # with two codes the classifier has one decision function (code 1 minus code 0); the
+    # zero-shot weights had one row per code, so code 0's similarity was read as code 1's
+    book = tables.validate_codebook(pd.DataFrame({
+        "theme": ["Funding", "Support"], "valence": ["", ""], "subtheme": ["Grants", "Peers"]}))
+    seg = tables.validate_segments(pd.DataFrame({
+        "segment_id": ["a:0", "a:1", "b:0"], "transcript_id": ["a", "a", "b"],
+        "position": [0, 1, 0], "text": ["money", "friends", "grant"]}))
+    emb = np.array([[1.0, 0.0], [0.0, 1.0], [0.9, 0.1]], dtype=np.float32)
+    m = classify.train_model(seg, None, book, emb, codebook_embeddings=np.eye(2),
+                             zero_shot_codable_rate=1.0)
+    _, P = m.predict_proba(seg, emb)
+    assert P.argmax(1).tolist() == [0, 1, 0] and P[0, 0] > 0.99
+    assert m.predict_codings(seg, emb)["subtheme"].tolist() == ["Grants", "Peers", "Grants"]
