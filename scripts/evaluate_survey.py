@@ -115,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--pull-grid", default="0,0.25,0.5,0.75,1",
+                    help="prior_pull_grid of the second trained row (comma-separated).")
     args = ap.parse_args(argv)
     if not args.data.is_dir():
         print(f"skipped: {args.data} is not here (it is not part of the project; see "
@@ -148,6 +150,11 @@ def main(argv: list[str] | None = None) -> int:
     sim = emb @ cbe.T
     rows["nearest entry (baseline)"] = score(hum, [[labels[j]] for j in sim.argmax(1)],
                                              list(labels))
+    # issue 14 (b): the question's text embedded with the answer ("question answer")
+    question = "Why did you experience this game as art?"
+    emb_q = embedder.embed([f"{question} {t}" for t in segments["text"]])
+    rows["nearest entry, question + answer"] = score(
+        hum, [[labels[j]] for j in (emb_q @ cbe.T).argmax(1)], list(labels))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         zs = classify.train_model(segments, None, codebook, emb, codebook_embeddings=cbe,
@@ -170,6 +177,19 @@ def main(argv: list[str] | None = None) -> int:
         "masi_alpha": st["masi_alpha"], "masi_mean": st["masi_mean"],
         "code_f1_macro": st["per_code_f1_macro"], "kappa_first": ev["code_first"]["kappa"],
         "codes": st["mean_set_size_predicted"]}
+    # issue 14 (a): the pull toward the codebook chosen out of fold from a grid
+    grid = [float(v) for v in args.pull_grid.split(",")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ev = classify.evaluate_model(segments, codings, codebook, emb, folds=args.folds,
+                                     seed=args.seed, codebook_embeddings=cbe,
+                                     prior_pull_grid=grid)
+    st = ev["sets"]["code"]
+    rows["trained, pull chosen out of fold"] = {
+        "masi_alpha": st["masi_alpha"], "masi_mean": st["masi_mean"],
+        "code_f1_macro": st["per_code_f1_macro"], "kappa_first": ev["code_first"]["kappa"],
+        "codes": st["mean_set_size_predicted"]}
+    print(f"pull toward the codebook chosen per fold (grid {grid}): {ev['prior_pull_folds']}")
     table = pd.DataFrame(rows).T
     print(f"\nagreement with the human codes ({len(segments)} answers; trained: "
           f"{args.folds} folds grouped by answer)")

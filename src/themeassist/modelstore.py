@@ -4,11 +4,14 @@ A MODEL_DIR holds:
 
 ``weights.safetensors``
     Every array of the model (classifier coefficients, intercepts, classes, per-code
-    support), in safetensors format: a JSON header and raw little-endian buffers, so
-    loading executes no code.
+    support, n-gram vocabularies' weights), in safetensors format: a JSON header and raw
+    little-endian buffers, so loading executes no code.
 ``model.json``
-    Everything else: codebook, feature layout, settings, thresholds, temperatures,
-    embedding model identity, training summary and data hashes.
+    ``params``: the labeller's ``get_params()``; ``fitted``: every fitted attribute of
+    :data:`~themeassist.classify.FITTED` (the attributes ending in ``_``), saved
+    generically (:func:`_encode`): a nested estimator as its own ``params`` and
+    ``fitted``, a dataclass as its fields, the codebook as columns, an array as a
+    reference into the weights. Loading builds only the classes of :func:`_types`.
 ``model_card.json`` and ``model_card.md``
     What a reader needs to trust the model: training data and codebook hashes, embedding
     model identity, package versions, settings, the evaluation (when run), and the
@@ -397,7 +400,7 @@ def model_card(model: CodebookLabeller) -> dict[str, Any]:
                        "set_masi_out_of_fold": t.get("set_masi_oof")},
         "calibration": {k: t.get(k) for k in ("calibrated", "temperature_code",
                                               "temperature_codable", "ngram_weight_code",
-                                              "ngram_weight_codable")},
+                                              "ngram_weight_codable", "prior_pull")},
         "threshold": model.threshold_,
         "codable_threshold": model.codable_threshold_,
         "settings": model.settings_,
@@ -427,7 +430,8 @@ def card_markdown(card: dict[str, Any]) -> str:
              f" (T code {card['calibration'].get('temperature_code')}, "
              f"T codable {card['calibration'].get('temperature_codable')}; word n-gram "
              f"weights code {card['calibration'].get('ngram_weight_code')}, codable "
-             f"{card['calibration'].get('ngram_weight_codable')})",
+             f"{card['calibration'].get('ngram_weight_codable')}; pull toward the codebook "
+             f"{card['calibration'].get('prior_pull')})",
              f"- Code scope: {_scope_line(card.get('scope') or {})}",
              f"- Review threshold {card['threshold']:.3f}; codable threshold "
              f"{card['codable_threshold']:.3f}",

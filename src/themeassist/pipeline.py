@@ -62,7 +62,7 @@ class Discovered:
 class Trained:
     """The train stage's result: the final model and the coder it learnt from."""
 
-    model: Any  # themeassist.classify.CodingModel
+    model: Any  # themeassist.classify.CodebookLabeller
     primary_coder: str | None
 
 

@@ -160,7 +160,8 @@ from themeassist.classify.training import _Data, _grouped_folds, _prepare
 
 __all__ = [
     "CALIBRATIONS", "DEFAULT_SETTINGS", "FITTED", "FACILITATOR_KINDS", "FACILITATOR_ROLES", "METHOD",
-    "PATH_SPLIT", "SCOPES", "SCOPE_MASK", "CodebookClassifier", "CodebookLabeller", "CodingModel", "FeatureSpec",
+    "PATH_SPLIT", "SCOPES", "SCOPE_MASK", "CodebookClassifier", "CodebookLabeller",
+    "CodingModel", "FeatureSpec",
     "NgramScorer", "SegmentFeatures", "build_features", "check_codebook_match", "choose_threshold", "code_path",
     "codebook_scope", "codebook_texts", "coverage_curve", "default_codable_rate",
     "evaluate_model", "expected_calibration_error", "feature_spec", "fit_ngram_scorer",

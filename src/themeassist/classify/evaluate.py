@@ -100,7 +100,8 @@ def evaluate_model(
         probability of its codes);
         ``kappa_top50``: kappa of the 50% most confident; ``ece`` and ``reliability``
         (code level), ``ece_codable``; ``threshold``: the threshold :func:`choose_threshold`
-        picks on these predictions; ``folds``, ``n_transcripts``.
+        picks on these predictions; ``folds``, ``n_transcripts``; ``prior_pull_folds``: the
+        pull toward the codebook each fold's labeller chose.
         ``predictions``: a DataFrame of the out-of-fold predictions per coded segment.
 
     Notes
@@ -127,7 +128,9 @@ def evaluate_model(
     codable_p, codable_cut, code_p, code_s = (held.codable, held.codable_threshold,
                                               held.proba, held.sets)
     n_folds = len(held.folds)
-    return _metrics(segs, book, d, codable_p, codable_cut, code_p, n_folds, n_groups, s, code_s)
+    result = _metrics(segs, book, d, codable_p, codable_cut, code_p, n_folds, n_groups, s, code_s)
+    result["prior_pull_folds"] = [f["prior_pull"] for f in held.folds]
+    return result
 
 
 def _metrics(segs, book, d: _Data, codable_p, codable_cut, code_p, n_folds, n_groups, s,

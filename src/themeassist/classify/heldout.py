@@ -42,7 +42,8 @@ class HeldOut:
         each fold's labeller), the rows of each transcript together, transcripts in the
         order they first appear.
     folds : list of dict
-        Per fold: ``test`` and ``trained_on`` (sorted transcript ids).
+        Per fold: ``test`` and ``trained_on`` (sorted transcript ids), ``prior_pull`` (the
+        pull toward the codebook its labeller chose).
     in_scope : bool ndarray of shape (n,)
         The segments the human read (the evaluation's universe).
     """
@@ -131,7 +132,8 @@ def held_out_predictions(segments: pd.DataFrame, embeddings: np.ndarray,
         out.codable_threshold[whole] = labeller.codable_threshold_
         parts.append(labeller._codings(test_segs, codable, P, Q, S, threshold=threshold))
         out.folds.append({"test": sorted(set(d.groups[test])),
-                          "trained_on": sorted(set(d.groups[train]))})
+                          "trained_on": sorted(set(d.groups[train])),
+                          "prior_pull": labeller.training_.get("prior_pull", 0.0)})
     codings_out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     if len(codings_out):
         # transcripts in order of first appearance, segments in order within each

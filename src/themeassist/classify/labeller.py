@@ -1,4 +1,4 @@
-"""The labeller: training (:func:`train_model`) and the trained model (:class:`CodingModel`)."""
+"""The labeller estimator (:class:`CodebookLabeller`) and :func:`train_model`, its wrapper."""
 
 from __future__ import annotations
 
@@ -50,6 +50,9 @@ from themeassist.classify.training import (
     _fit_code,
     _fit_code_ngram,
     _prepare,
+    pull_grid,
+    pull_toward_codebook,
+    pulled_logits,
 )
 from themeassist.errors import InputError, LittleDataWarning, ModelError
 
@@ -104,6 +107,12 @@ class CodebookLabeller(BaseEstimator):
         Sample weight of each codebook entry's pseudo-example.
     prior_strength : float, default 50.0
         ``n0`` of the codebook prior in the logits, ``lambda = n0 / (n0 + coded segments)``.
+    prior_pull_grid : tuple of float, default (0.0,)
+        Pulls ``beta`` of the code weights toward the zero-shot ones (each code's entry
+        embedding): ``(1 - beta) W + beta W0``, so 1 is the zero-shot model. Chosen on the
+        out-of-fold likelihood with the n-gram weight, scope weight and temperature;
+        the chosen one is ``training_["prior_pull"]``. With codes used once or twice the
+        trained classifier favours the codes it saw, and falls below zero-shot.
     folds : int, default 5
         Grouped folds of the inner calibration.
     backoff : float, default 0.0
@@ -200,7 +209,8 @@ class CodebookLabeller(BaseEstimator):
                  optional_categorical: tuple[str, ...] = ("prompt", "kind"),
                  C: float = 4.0, codable_C: float = 1.0, class_weight: str | None = None,
                  neighbour_weight: float = 0.5, prior_weight: float = 1.0,
-                 prior_strength: float = 50.0, folds: int = 5, backoff: float = 0.0,
+                 prior_strength: float = 50.0, prior_pull_grid: tuple[float, ...] = (0.0,),
+                 folds: int = 5, backoff: float = 0.0,
                  min_support: int = 2, second_code: float = 0.35, target_kappa: float = 0.8,
                  min_codings: int = 50, zero_shot_scale: float = 20.0,
                  smoothing_grid: tuple[float, ...] = (0.0,),
@@ -221,6 +231,7 @@ class CodebookLabeller(BaseEstimator):
         self.neighbour_weight = neighbour_weight
         self.prior_weight = prior_weight
         self.prior_strength = prior_strength
+        self.prior_pull_grid = prior_pull_grid
         self.folds = folds
         self.backoff = backoff
         self.min_support = min_support
@@ -513,7 +524,13 @@ def _frame_sha256(df: pd.DataFrame | None) -> str | None:
     return hashlib.sha256(df.to_csv(index=False, lineterminator="\n").encode()).hexdigest()
 
 
+#: Parameters added after the v3 method, left out of a model name's hash at their neutral
+#: value, so that a model trained without them keeps its name.
+_NEUTRAL = {"prior_pull_grid": [0.0]}
+
+
 def _hash_inputs(segs, codings, codebook, embedding_model, s) -> str:
+    s = {k: v for k, v in s.items() if k not in _NEUTRAL or _NEUTRAL[k] != v}
     h = hashlib.sha256()
     h.update(tables.code_labels(codebook).str.cat(sep="\n").encode())
     h.update(segs["segment_id"].str.cat(sep="\n").encode())
@@ -578,7 +595,8 @@ def train_model(
 
     Returns
     -------
-    CodingModel
+    CodebookLabeller
+        Fitted; ``evaluation_`` holds the evaluation when ``evaluate``.
 
     Warns
     -----
@@ -667,6 +685,7 @@ def _fit_labeller(s, segments, codings, codebook, embeddings, codebook_embedding
     scope_weight = SCOPE_MASK if scope_source == "codebook" else 0.0
     smoothing = {"code": 0.0, "codable": 0.0}
     ngram_weights = {"code": float(s["ngram_weight"]), "codable": float(s["ngram_weight"])}
+    pull = 0.0   # toward the codebook; chosen out of fold below
     calibrated = False
     if n_groups >= 2 and n_coded >= 10:
         z = _cross_fit(d, cbe, n_codes, s, cb_texts, segs)
@@ -692,27 +711,33 @@ def _fit_labeller(s, segments, codings, codebook, embeddings, codebook_embedding
                 outside, sgrid = z["outside"], [float(v) for v in s["scope_weight_grid"]]
             else:
                 outside, sgrid = z["outside"], [0.0]
-            for wn in (wgrid if z["code_ngram"].any() else [0.0]):
-                zc_ = z["code"] + wn * z["code_ngram"]
-                for ws in sgrid:
-                    pen = ws * outside
-                    if s["calibration"] == "code-set":
-                        fit = _fit_smoothing(zc_, prev_idx, next_idx, grid, seg_rows, None, None,
-                                             member=member, with_loss=True, penalty=pen)
-                    else:
-                        fit = _fit_smoothing(zc_, prev_idx, next_idx, grid, d.code_rows[rows_ok],
-                                             d.code_y[rows_ok], d.code_w[rows_ok], with_loss=True,
-                                             penalty=pen)
-                    if fit[2] < best_code[0] - 1e-9:
-                        best_code = (fit[2], wn, fit[0], fit[1], ws)
+            # the pull toward the codebook (prior_pull_grid) too: with rare codes the
+            # trained model can fall back to the zero-shot one instead of below it (issue 14)
+            pgrid = pull_grid(s, cbe)
+            for beta in pgrid:
+                zp_ = pulled_logits(z, beta)
+                for wn in (wgrid if z["code_ngram"].any() else [0.0]):
+                    zc_ = zp_ + wn * z["code_ngram"]
+                    for ws in sgrid:
+                        pen = ws * outside
+                        if s["calibration"] == "code-set":
+                            fit = _fit_smoothing(zc_, prev_idx, next_idx, grid, seg_rows, None,
+                                                 None, member=member, with_loss=True,
+                                                 penalty=pen)
+                        else:
+                            fit = _fit_smoothing(zc_, prev_idx, next_idx, grid,
+                                                 d.code_rows[rows_ok], d.code_y[rows_ok],
+                                                 d.code_w[rows_ok], with_loss=True, penalty=pen)
+                        if fit[2] < best_code[0] - 1e-9:
+                            best_code = (fit[2], wn, fit[0], fit[1], ws, beta)
             for wn in (wgrid if z["codable_ngram"].any() else [0.0]):
                 fit = _fit_smoothing(z["codable"] + wn * z["codable_ngram"], prev_idx, next_idx,
                                      grid, rows_c, d.codable[m], None, with_loss=True)
                 if fit[2] < best_codable[0] - 1e-9:
                     best_codable = (fit[2], wn, fit[0], fit[1])
-            _, ngram_weights["code"], a, t_code, scope_weight = best_code
+            _, ngram_weights["code"], a, t_code, scope_weight, pull = best_code
             _, ngram_weights["codable"], b, t_codable = best_codable
-            z = {"code": z["code"] + ngram_weights["code"] * z["code_ngram"],
+            z = {"code": pulled_logits(z, pull) + ngram_weights["code"] * z["code_ngram"],
                  "codable": z["codable"] + ngram_weights["codable"] * z["codable_ngram"]}
             smoothing = {"code": a, "codable": b}
             zcod = smooth_logits(z["codable"], prev_idx, next_idx, b)
@@ -737,6 +762,7 @@ def _fit_labeller(s, segments, codings, codebook, embeddings, codebook_embedding
                       LittleDataWarning, stacklevel=4)
     everything = np.ones(len(segs), dtype=bool)
     code_clf = _fit_code(d, everything, cbe, s, temperature=t_code)
+    code_clf = pull_toward_codebook(code_clf, cbe, pull, float(s["zero_shot_scale"]))
     codable_clf = _fit_codable(d, everything, s, temperature=t_codable)
     code_ngram = _fit_code_ngram(d, everything, cb_texts, s)
     codable_ngram = _fit_codable_ngram(d, everything, s)
@@ -753,6 +779,7 @@ def _fit_labeller(s, segments, codings, codebook, embeddings, codebook_embedding
                 "codes_with_examples": learnt, "n_codes": n_codes,
                 "temperature_code": t_code, "temperature_codable": t_codable,
                 "calibrated": calibrated, "prior": cbe is not None, "method": METHOD,
+                "prior_pull": float(pull),
                 "smoothing_code": smoothing["code"], "smoothing_codable": smoothing["codable"],
                 "ngram_weight_code": ngram_weights["code"],
                 "ngram_weight_codable": ngram_weights["codable"],

@@ -173,6 +173,8 @@ def _cross_fit(d: _Data, cbe, n_codes: int, s, cb_texts=None, segs=None) -> dict
     code_ng = np.zeros((n, n_codes))      # n-gram logits (zero where no scorer was fitted)
     codable_ng = np.zeros((n, 2))
     outside = np.zeros((n, n_codes))      # learnt scope of the fold's training transcripts
+    pull = len(pull_grid(s, cbe)) > 1
+    zero_shot = np.zeros((n, n_codes))    # the zero-shot logits (scale x cos to the entries)
     for train, test in _grouped_folds(d.groups, d.in_scope, s["folds"]):
         if not (d.codable[train & d.in_scope]).any():
             continue
@@ -181,6 +183,8 @@ def _cross_fit(d: _Data, cbe, n_codes: int, s, cb_texts=None, segs=None) -> dict
         code_clf = _fit_code(d, train, cbe, s)
         codable_clf = _fit_codable(d, train, s)
         code_z[test] = _full_logits(code_clf, d.X[test], n_codes)
+        if pull:
+            zero_shot[test] = float(s["zero_shot_scale"]) * (d.X[test, : cbe.shape[1]] @ cbe.T)
         codable_z[test] = _codable_logit(codable_clf, d.X[test])
         ng = _fit_code_ngram(d, train, cb_texts, s)
         if ng is not None:
@@ -189,6 +193,49 @@ def _cross_fit(d: _Data, cbe, n_codes: int, s, cb_texts=None, segs=None) -> dict
         if ng is not None:
             codable_ng[test] = ng.logits(d.texts[test], 2)
     return {"code": code_z, "codable": codable_z, "code_ngram": code_ng,
-            "codable_ngram": codable_ng, "outside": outside}
+            "codable_ngram": codable_ng, "outside": outside, "zero_shot": zero_shot}
+
+
+def pull_grid(s, cbe) -> list[float]:
+    """The pulls toward the codebook tried out of fold (``[0.0]``: none to choose)."""
+    grid = [float(v) for v in s["prior_pull_grid"]] or [0.0]
+    if cbe is None or float(s["prior_weight"]) <= 0:
+        # Without entry embeddings there is nothing to pull toward; without the entries'
+        # pseudo-examples a code may lack a column of the classifier, and the pulled
+        # weights could not be saved as one linear model.
+        return [0.0]
+    return grid
+
+
+def pulled_logits(z: dict[str, np.ndarray], beta: float) -> np.ndarray:
+    """Out-of-fold code logits pulled toward the codebook: ``(1 - beta) z + beta z_zero_shot``."""
+    if beta == 0:
+        return z["code"]
+    return (1.0 - beta) * z["code"] + beta * z["zero_shot"]
+
+
+def pull_toward_codebook(clf: CodebookClassifier, cbe: np.ndarray, beta: float,
+                         scale: float) -> CodebookClassifier:
+    """``clf`` with its weights pulled toward the zero-shot ones: ``(1 - beta) W + beta W0``.
+
+    ``W0`` is ``scale`` times each code's entry embedding in the text slot (the zero-shot
+    model's weights), so ``beta = 1`` is the zero-shot model and ``beta = 0`` ``clf``
+    itself. The classifier must have a class per entry. Returns a new classifier.
+    """
+    if beta == 0:
+        return clf
+    out = CodebookClassifier(**clf.get_params())
+    for k in ("classes_", "n_features_in_", "n_iter_"):
+        if hasattr(clf, k):
+            setattr(out, k, getattr(clf, k))
+    rows = clf.classes_.astype(int)
+    w0 = np.zeros_like(clf.coef_)
+    target = scale * cbe[rows]
+    if clf.coef_.shape[0] == 1 and len(rows) == 2:
+        target = target[1:] - target[:1]   # two codes: one decision function (1 minus 0)
+    w0[:, : cbe.shape[1]] = target
+    out.coef_ = (1.0 - beta) * clf.coef_ + beta * w0
+    out.intercept_ = (1.0 - beta) * clf.intercept_
+    return out
 
 
