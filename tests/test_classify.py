@@ -682,3 +682,23 @@ def test_with_codes_used_once_the_pull_falls_back_toward_zero_shot_issue14():
                              prior_pull_grid=[0.0, 0.5, 1.0])
     assert m.training_["prior_pull"] > 0
     assert modelstore.model_card(m)["calibration"]["prior_pull"] == m.training_["prior_pull"]
+
+
+def test_the_labeller_follows_the_estimator_contract_issue17(corpus):
+    # parameters stored verbatim (clone), fitted state ends in "_", an unfitted labeller
+    # refuses to predict with sklearn's NotFittedError
+    from sklearn.base import clone
+    from sklearn.exceptions import NotFittedError
+
+    seg, cod, book, emb, cbe = corpus
+    lab = classify.CodebookLabeller(C=2.0, backoff=0.1, scope="none")
+    assert clone(lab).get_params() == lab.get_params()
+    assert not [k for k in vars(lab) if k.endswith("_")]
+    with pytest.raises(NotFittedError):
+        lab.predict_proba(seg, emb)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LittleDataWarning)
+        assert lab.fit(seg, emb, cod, book, codebook_embeddings=cbe) is lab
+    assert set(classify.FITTED) <= set(vars(lab))
+    assert lab.settings_["C"] == 2.0 and lab.settings_["seed"] == 0
+    assert lab.C == 2.0 and lab.scope_["source"] == "none"
