@@ -192,13 +192,16 @@ def test_multi_code_segments_get_two_rows(model, corpus):
     mix = (cbe[0] + cbe[2]) / np.linalg.norm(cbe[0] + cbe[2])
     one = seg.iloc[[0]]
     out = model.predict_codings(one, mix[None, :], threshold=0.0)
-    codable, P = model.predict_proba(one, mix[None, :])
-    if codable[0] >= model.codable_threshold_ and np.sort(P[0])[-2] >= 0.35:
-        assert list(out["rank"]) == [1, 2]
-    # a policy parameter changes the labels without refitting (a copy: the fixture stays)
+    codable, P, Q, S = model.predict_sets(one, mix[None, :])
+    assert codable[0] >= model.codable_threshold_
+    # one row per code of the segment's set (the learnt set rule decides), best first
+    assert list(out["rank"]) == list(range(1, int(S[0].sum()) + 1))
+    # a policy parameter changes the labels without refitting (a copy: the fixture stays):
+    # without a learnt rule, every code of probability >= second_code joins (at most 4)
     second = copy.deepcopy(model).set_params(second_code=0.0)
-    out2 = second.predict_codings(one, mix[None, :], threshold=0.0, all_segments=True)
-    assert len(out2) >= 1
+    second.set_rule_ = {}
+    out2 = second.predict_codings(one, mix[None, :], threshold=0.0)
+    assert list(out2["rank"]) == [1, 2, 3, 4] and out2["level"].eq("code").all()
 
 
 def test_thin_evidence_backs_off_to_the_theme(corpus):
@@ -667,7 +670,7 @@ def test_with_codes_used_once_the_pull_falls_back_toward_zero_shot_issue14():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", LittleDataWarning)
         off = classify.evaluate_model(seg, cod, book, emb, folds=3, codebook_embeddings=cbe,
-                                      context=False)
+                                      context=False, prior_pull_grid=[0.0])
         on = classify.evaluate_model(seg, cod, book, emb, folds=3, codebook_embeddings=cbe,
                                      context=False, prior_pull_grid=[0.0, 0.5, 1.0])
     zs = classify.train_model(seg, None, book, emb, codebook_embeddings=cbe, context=False)

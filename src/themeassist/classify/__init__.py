@@ -28,7 +28,10 @@ How a segment is labelled
    entry)`` is added, with ``lambda = n0 / (n0 + coded segments)`` (``prior_strength``
    n0 = 50): it decides with a handful of codings and fades as examples accumulate. So a
    code nobody has applied yet can still be predicted, and with no codings at all the
-   model is zero-shot (similarity to the entry texts).
+   model is zero-shot (similarity to the entry texts). Last, the code weights are pulled
+   toward the zero-shot ones, ``(1 - beta) W + beta W0``, by a ``beta`` chosen from
+   ``prior_pull_grid`` on out-of-fold likelihood: with codes used once (survey answers)
+   it falls back to the codebook instead of below it (issue 14).
    Theme and valence probabilities are sums of code probabilities.
 4. **Calibration.** Temperatures for both classifiers are fitted on out-of-fold logits of a
    cross-validation grouped by transcript (temperature scaling [1]_; for codes, with
