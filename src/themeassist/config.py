@@ -105,7 +105,8 @@ def _settings_of(func, data: tuple[str, ...], fields: dict[str, dict], name: str
 
     from pydantic import create_model
 
-    params = inspect.signature(func).parameters
+    # (a method such as an estimator's ``__init__``: its ``self`` is no setting)
+    params = {k: v for k, v in inspect.signature(func).parameters.items() if k != "self"}
     hints = typing.get_type_hints(func)
     defined = {pname: (hints[pname], param.default) for pname, param in params.items()}
     for part in parts:
