@@ -54,6 +54,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+import themeassist
 from themeassist import batch, classify, io, modelstore, tables
 from themeassist.embed import Embedder, load_sentence_transformer
 from themeassist.ingest import expand_paths, ingest_files
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     bare_model = load_sentence_transformer(str(base.spec.path))
     # a zero-shot model for label and suggest (reference codebook)
     book = tables.validate_codebook(io.read_table(
-        Path(classify.__file__).parent / "data" / "codebooks" / "reference_codebook.csv"))
+        Path(themeassist.__file__).parent / "data" / "codebooks" / "reference_codebook.csv"))
     seg0 = corpus(200, 99)
     model = classify.train_model(seg0, None, book, base.embed(seg0["text"].tolist()),
                                  codebook_embeddings=base.embed(classify.codebook_texts(book)),

@@ -63,6 +63,13 @@ segment): themeassist MASI alpha 0.625, per-code F1 macro 0.579, exact sets 0.63
 codes per segment; the baselines (one code each) MASI alpha 0.431 / 0.492 / 0.484 / 0.544
 and per-code F1 macro 0.376 / 0.450 / 0.411 / 0.480 (rows in the order above).
 
+Measured 2026-12-02 with ``--no-baseline --set 'prior_pull_grid=[0,0.25,0.5,0.75,1]'``
+(issue 14: the pull toward the codebook chosen out of fold, the default since; 695 s at
+load average 8): every fold chose 0, so kappa 0.639, top50 0.846, codable 0.635, ECE
+0.029, any 0.660, MASI alpha 0.625, per-code F1 macro 0.579: the same figures as main's
+code before issue 17's refactor, run the same day (``--no-baseline``, 151 s), whose
+top50 and ECE read 0.846 and 0.029 against the 0.847 and 0.028 above.
+
 Zero-shot (``--zero-shot-only``; no codings, the codebook's entry texts, codable rate 0.35
 from the corpus rule since the sessions have moderator turns): kappa 0.160, top50 0.233,
 codable 0.076, ECE 0.354, accuracy 0.195, 35% of segments labelled.

@@ -40,7 +40,12 @@ def edit(folder: Path, **changes) -> Path:
     attacker (or a careless colleague) would do."""
     path = folder / modelstore.MODEL_JSON
     body = json.loads(path.read_text())
-    body.update(changes)
+    for key, value in changes.items():    # dotted: "fitted.threshold_"
+        *parents, last = key.split(".")
+        node = body
+        for part in parents:
+            node = node[part]
+        node[last] = value
     data = json.dumps(body, sort_keys=True).encode()   # NaN stays a JSON NaN literal
     path.write_bytes(data)
     card = json.loads((folder / modelstore.CARD_JSON).read_text())
@@ -71,7 +76,7 @@ def no_torch_load(monkeypatch):
 
 def test_an_embedding_folder_named_in_model_json_is_never_loaded(saved, tmp_path, evil_folder,
                                                                   no_torch_load):
-    folder = edit(_copy(saved, tmp_path), embedding_source=str(evil_folder))
+    folder = edit(_copy(saved, tmp_path), **{"fitted.embedding_source_": str(evil_folder)})
     model = modelstore.load_model(folder)          # the hashes match: it loads as data
     with pytest.raises(ModelError, match="names the embedding model folder .*--embedding-model"):
         modelstore.trusted_embedding_source(model, folder=folder)
@@ -92,15 +97,21 @@ def test_a_pickle_weights_folder_is_refused_even_when_the_user_names_it(evil_fol
 
 
 @pytest.mark.parametrize("key, value, where", [
-    ("threshold", "high", "'threshold': Input should be a valid number"),
-    ("threshold", math.nan, "'threshold'"),
-    ("threshold", 1.5, "'threshold': Input should be less than or equal to 1"),
-    ("codable_threshold", None, "'codable_threshold'"),
-    ("features", {"dim": "384"}, "'features.dim'"),
-    ("n_features", -1, "'n_features'"),
-    ("name", "model:<img src=x onerror=alert(1)>@0123456789ab", "'name'"),
-    ("embedding_source", "all-MiniLM-L6-v2<script>", "'embedding_source'"),
-    ("code_classifier", {"C": "1"}, "'code_classifier.C'"),
+    ("fitted.threshold_", "high", "'fitted.threshold_': Input should be a valid number"),
+    ("fitted.threshold_", math.nan, "'fitted.threshold_'"),
+    ("fitted.threshold_", 1.5, "'fitted.threshold_': Input should be less than or equal to 1"),
+    ("fitted.codable_threshold_", None, "'fitted.codable_threshold_'"),
+    ("fitted.spec_.fields.dim", "384", "'fitted.spec_.fields.dim'"),
+    ("fitted.code_clf_.fitted.n_features_in_", -1, "'fitted.code_clf_.fitted.n_features_in_'"),
+    ("fitted.name_", "model:<img src=x onerror=alert(1)>@0123456789ab", "'fitted.name_'"),
+    ("fitted.embedding_source_", "all-MiniLM-L6-v2<script>", "'fitted.embedding_source_'"),
+    ("fitted.code_clf_.params.C", "1", "'fitted.code_clf_.params.C'"),
+    # issue 17: the labeller's parameters and the classes a folder may build are checked too
+    ("params.backoff", "0.5", "'params.backoff'"),
+    ("params.min_support", 1.5, "'params.min_support'"),
+    ("params.exec", "rm -rf /", "'params.exec': Extra inputs are not permitted"),
+    ("fitted.spec_.$type", "subprocess.Popen", "'fitted.spec_.\\$type'"),
+    ("fitted.code_clf_.fitted.__class__", {"$array": "x"}, "'fitted.code_clf_.fitted.__class__'"),
 ])
 def test_malformed_model_json_is_refused_naming_the_key(saved, tmp_path, key, value, where):
     folder = edit(_copy(saved, tmp_path), **{key: value})
@@ -110,14 +121,14 @@ def test_malformed_model_json_is_refused_naming_the_key(saved, tmp_path, key, va
 
 
 def test_a_nan_threshold_is_refused_before_any_embedding_work(saved, tmp_path, monkeypatch):
-    folder = edit(_copy(saved, tmp_path), threshold=math.nan)
+    folder = edit(_copy(saved, tmp_path), **{"fitted.threshold_": math.nan})
 
     def no_work(*a, **k):
         raise AssertionError("embedding work started")
 
     monkeypatch.setattr(batch, "load_labeller", no_work)
     monkeypatch.setattr(batch, "plan_inputs", no_work)
-    with pytest.raises(ModelError, match="'threshold'"):
+    with pytest.raises(ModelError, match="'fitted.threshold_'"):
         batch.label_batch([saved / "segments.csv"], folder, tmp_path / "m.csv", progress=False)
     assert list(p.name for p in tmp_path.iterdir()) == ["model"]
 

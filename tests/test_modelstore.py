@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -139,3 +140,38 @@ def test_a_model_of_an_older_format_is_refused_with_a_retrain_message(saved):
     (saved / modelstore.CARD_JSON).write_text(json.dumps(card))
     with pytest.raises(ModelError, match="older themeassist.*version 1.*retrain"):
         modelstore.load_model(saved)
+
+
+def test_a_folder_of_the_previous_format_is_refused_with_a_retrain_message():
+    # issue 17: format 3 saves get_params() and the fitted state generically; a folder the
+    # previous themeassist wrote (format 2, a fixture saved by it) is refused, not misread
+    old = Path(__file__).parent / "fixtures" / "classify" / "model_format_v2"
+    assert json.loads((old / modelstore.MODEL_JSON).read_text())["format_version"] == 2
+    with pytest.raises(ModelError, match="older themeassist.*version 2.*retrain it with "
+                                         "`themeassist train`"):
+        modelstore.load_model(old)
+
+
+def test_params_and_every_fitted_attribute_round_trip_issue17(saved, model):
+    loaded = modelstore.load_model(saved)
+    assert loaded.get_params() == model.get_params()
+    body = json.loads((saved / modelstore.MODEL_JSON).read_text())
+    assert set(body["params"]) == set(classify.CodebookLabeller().get_params())
+    assert set(body["fitted"]) == set(classify.FITTED)
+    # each attribute, encoded again from the loaded model, is what was saved: JSON and arrays
+    for name in classify.FITTED:
+        got, want = {}, {}
+        assert (modelstore._encode(getattr(loaded, name), name, got)
+                == modelstore._encode(getattr(model, name), name, want)), name
+        assert got.keys() == want.keys(), name
+        for key in got:
+            assert got[key].dtype == want[key].dtype, key
+            np.testing.assert_array_equal(got[key], want[key])
+
+
+def test_a_policy_parameter_set_after_fitting_is_saved(model, tmp_path):
+    import copy
+
+    m = copy.deepcopy(model).set_params(backoff=0.9)
+    modelstore.save_model(m, tmp_path / "m")
+    assert modelstore.load_model(tmp_path / "m").backoff == 0.9

@@ -113,6 +113,44 @@ def test_issue17_discover_settings_are_derived_from_discover():
     assert set(fields["algorithm"].annotation.__args__) == set(discover.CLUSTERERS)
 
 
+def test_issue17_train_settings_are_derived_from_the_labeller():
+    # settings defined once: a train setting is a CodebookLabeller parameter (same type and
+    # default), except the stage's own evaluate and embedding
+    params = inspect.signature(classify.CodebookLabeller).parameters
+    fields = config.TrainSettings.model_fields
+    assert set(fields) - set(params) == {"evaluate", "embedding"}
+    for name in set(fields) & set(params):
+        if name != "seed":
+            assert fields[name].default == params[name].default, name
+    assert set(fields["scope"].annotation.__args__) == set(classify.SCOPES)
+
+
+def test_issue17_every_train_setting_reaches_the_labeller(world, monkeypatch):
+    # each train key of a project file, changed, is what the fitted estimator holds
+    seg, human, book, emb, cbe = world
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fit(self, *args, **kwargs):
+        seen.update(self.get_params())
+        raise Stop
+
+    monkeypatch.setattr(classify.CodebookLabeller, "fit", fit)
+    base = config.Project()
+    for name, field in config.TrainSettings.model_fields.items():
+        if name in ("evaluate", "embedding"):
+            continue
+        value = _changed(getattr(base.train, name), field)
+        project = base.model_copy(update={"train": base.train.model_copy(update={name: value})})
+        args = pipeline.train_arguments(project)
+        with pytest.raises(Stop):
+            classify.train_model(seg, human[human["coder"] == "A"], book, emb,
+                                 codebook_embeddings=cbe, **args)
+        assert seen[name] == value, name
+
+
 def test_issue17_the_discover_stage_passes_every_setting(world, tmp_path, monkeypatch):
     from themeassist import discover
 
@@ -197,31 +235,28 @@ def test_issue17_each_transcript_is_labelled_by_a_model_that_never_saw_it(world,
     # Checked from the models themselves: every model records the transcripts of the
     # segments it was trained on, and every labelling call what it labelled.
     seg, human, book, emb, cbe = world
-    real = classify.train_model
     calls = []
+    real_fit, real_sets = classify.CodebookLabeller.fit, classify.CodebookLabeller.predict_sets
 
-    class Spy:
-        def __init__(self, model, seen):
-            self.model, self.seen = model, seen
+    def fit(self, segments, *args, **kw):
+        self.seen_by_test_ = set(segments["transcript_id"])
+        return real_fit(self, segments, *args, **kw)
 
-        def predict_codings(self, segments, embeddings, **kw):
-            calls.append((self.seen, set(segments["transcript_id"])))
-            return self.model.predict_codings(segments, embeddings, **kw)
+    def predict_sets(self, segments, embeddings):
+        calls.append((self.seen_by_test_, set(segments["transcript_id"])))
+        return real_sets(self, segments, embeddings)
 
-        def __getattr__(self, name):
-            return getattr(self.model, name)
-
-    def train(segments, codings, *args, **kw):
-        return Spy(real(segments, codings, *args, **kw), set(segments["transcript_id"]))
-
-    monkeypatch.setattr(classify, "train_model", train)
+    # every labeller is fitted (fit) and predicts (predict_sets, under predict_codings)
+    # through the estimator's methods, held-out or final
+    monkeypatch.setattr(classify.CodebookLabeller, "fit", fit)
+    monkeypatch.setattr(classify.CodebookLabeller, "predict_sets", predict_sets)
     seg = pd.concat([seg, seg[seg["transcript_id"] == "t3"].assign(
         transcript_id="t9", segment_id=lambda d: d["segment_id"].str.replace("t3", "t9"))],
         ignore_index=True)  # t9: a transcript nobody coded
     emb = np.vstack([emb, emb[seg["transcript_id"].iloc[:len(emb)].eq("t3").to_numpy()]])
     a = human[human["coder"] == "A"]
-    final = train(seg[seg["transcript_id"] != "t9"], a, book, emb[:-24],
-                  codebook_embeddings=cbe)
+    final = classify.train_model(seg[seg["transcript_id"] != "t9"], a, book, emb[:-24],
+                                 codebook_embeddings=cbe)
     calls.clear()
     labels, labellers = pipeline.held_out_labels(seg, emb, human, "A", final, book, cbe,
                                                  pipeline.train_arguments(config.Project()))
@@ -265,14 +300,14 @@ def test_decisions_of_the_review_app_reach_training_issue13(world, tmp_path, mon
     decisions = pd.read_csv(files[0])
     assert pipeline.decided_by(decisions, "A") == read and pipeline.decided_by(decisions, "B") is None
     seen = []
-    real = classify.train_model
+    real = classify.CodebookLabeller.fit
 
-    def train(segments, codings, *args, decided=None, **kw):
+    def fit(self, *args, decided=None, **kw):
         seen.append(decided)
-        return real(segments, codings, *args, decided=decided, **kw)
+        return real(self, *args, decided=decided, **kw)
 
-    monkeypatch.setattr(classify, "train_model", train)
-    final = real(seg, a, book, emb, codebook_embeddings=cbe, decided=read)
+    final = classify.train_model(seg, a, book, emb, codebook_embeddings=cbe, decided=read)
+    monkeypatch.setattr(classify.CodebookLabeller, "fit", fit)
     assert final.training_["n_segments_in_scope"] == len(set(read) | set(a["segment_id"]))
     pipeline.held_out_labels(seg, emb, human, "A", final, book, cbe,
                              pipeline.train_arguments(config.Project()), decisions=decisions)

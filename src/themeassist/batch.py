@@ -399,9 +399,9 @@ def label_chunk(chunk: Chunk, model, embedder, *, threshold: float | None = None
                 all_segments: bool = False) -> pd.DataFrame:
     """Embed and label one chunk; return the codings of its core segments.
 
-    ``model`` is a :class:`themeassist.classify.CodingModel`; ``embedder`` anything with
+    ``model`` is a :class:`themeassist.classify.CodebookLabeller`; ``embedder`` anything with
     ``embed(texts) -> (n, dim) array`` and ``model_id`` (checked against the model's).
-    ``threshold`` and ``all_segments`` go to :meth:`CodingModel.predict_codings`.
+    ``threshold`` and ``all_segments`` go to :meth:`CodebookLabeller.predict_codings`.
     """
     model.check_embedding_model(embedder.model_id)
     emb = embed_texts(embedder, chunk.segments["text"].tolist())

@@ -105,7 +105,8 @@ def _settings_of(func, data: tuple[str, ...], fields: dict[str, dict], name: str
 
     from pydantic import create_model
 
-    params = inspect.signature(func).parameters
+    # (a method such as an estimator's ``__init__``: its ``self`` is no setting)
+    params = {k: v for k, v in inspect.signature(func).parameters.items() if k != "self"}
     hints = typing.get_type_hints(func)
     defined = {pname: (hints[pname], param.default) for pname, param in params.items()}
     for part in parts:
@@ -142,27 +143,51 @@ def _discover_settings() -> type[_Section]:
 DiscoverSettings = _discover_settings()
 
 
-class TrainSettings(_Section):
-    #: null = the project's seed.
-    seed: int | None = None
-    #: Grouped cross-validated evaluation (folds by transcript).
-    evaluate: bool = True
-    folds: int = Field(5, ge=2)
-    #: Use the question, neighbouring segments and speaker role as features.
-    context: bool = True
-    #: Embedding kind: "sentence-transformer" (default) or "static" (model2vec, draft mode).
-    embedding: Literal["sentence-transformer", "static"] = "sentence-transformer"
-    #: A code with fewer human examples backs off one level (parent, then theme) unless
-    #: its probability reaches the review threshold.
-    min_support: int = Field(2, ge=0)
-    #: A code whose probability is below it backs off one level, whatever its support.
-    backoff: float = Field(0.0, ge=0, le=1)
-    #: Code scope: auto (the codebook's question column, else learnt from the coding),
-    #: codebook, learnt or none.
-    scope: Literal["auto", "codebook", "learnt", "none"] = "auto"
-    #: Share of segments a zero-shot model labels; null = from the corpus (1.0 without
-    #: facilitator turns, e.g. survey answers or quotes; else 0.35).
-    zero_shot_codable_rate: float | None = Field(None, gt=0, le=1)
+#: The labeller's parameters that are project settings, with constraints and help. Names,
+#: types and defaults come from :class:`themeassist.classify.CodebookLabeller` itself
+#: (:func:`_settings_of`), so they are defined once; its other parameters keep their
+#: defaults in a project run.
+_TRAIN_FIELDS: dict[str, dict] = {
+    "folds": dict(ge=2, description="Grouped folds of the calibration and the evaluation."),
+    "context": dict(description="Use the question, neighbouring segments and speaker role as "
+                                "features."),
+    "min_support": dict(ge=0, description="A code with fewer human examples backs off one "
+                                          "level (parent, then theme) unless its probability "
+                                          "reaches the review threshold."),
+    "backoff": dict(ge=0, le=1, description="A code whose probability is below it backs off "
+                                            "one level, whatever its support."),
+    "scope": dict(description="Code scope: auto (the codebook's question column, else learnt "
+                              "from the coding), codebook, learnt or none."),
+    "zero_shot_codable_rate": dict(gt=0, le=1, description="Share of segments a zero-shot "
+                                   "model labels; null = from the corpus (1.0 without "
+                                   "facilitator turns, e.g. survey answers or quotes; else "
+                                   "0.35)."),
+}
+
+
+def _train_settings() -> type[_Section]:
+    import inspect
+
+    from pydantic import create_model
+
+    from themeassist.classify import CodebookLabeller
+
+    params = inspect.signature(CodebookLabeller.__init__).parameters
+    data = tuple(p for p in params if p not in _TRAIN_FIELDS and p != "seed")
+    base = _settings_of(CodebookLabeller.__init__, data, _TRAIN_FIELDS, "_LabellerSettings",
+                        "The labeller's parameters that are project settings.")
+    # the stage's own keys: whether to evaluate, and which embeddings the model is given
+    return create_model(
+        "TrainSettings", __base__=base,
+        __doc__="Settings of the train stage (derived from CodebookLabeller's parameters).",
+        evaluate=(bool, Field(True, description="Grouped cross-validated evaluation (folds "
+                                                "by transcript).")),
+        embedding=(Literal["sentence-transformer", "static"],
+                   Field("sentence-transformer", description="Embedding kind: "
+                         "sentence-transformer (default) or static (model2vec, draft mode).")))
+
+
+TrainSettings = _train_settings()
 
 
 class LabelSettings(_Section):

@@ -1,14 +1,17 @@
-"""Save and load a :class:`~themeassist.classify.CodingModel` as a MODEL_DIR, without pickle.
+"""Save and load a :class:`~themeassist.classify.CodebookLabeller` as a MODEL_DIR, without pickle.
 
 A MODEL_DIR holds:
 
 ``weights.safetensors``
     Every array of the model (classifier coefficients, intercepts, classes, per-code
-    support), in safetensors format: a JSON header and raw little-endian buffers, so
-    loading executes no code.
+    support, n-gram vocabularies' weights), in safetensors format: a JSON header and raw
+    little-endian buffers, so loading executes no code.
 ``model.json``
-    Everything else: codebook, feature layout, settings, thresholds, temperatures,
-    embedding model identity, training summary and data hashes.
+    ``params``: the labeller's ``get_params()``; ``fitted``: every fitted attribute of
+    :data:`~themeassist.classify.FITTED` (the attributes ending in ``_``), saved
+    generically (:func:`_encode`): a nested estimator as its own ``params`` and
+    ``fitted``, a dataclass as its fields, the codebook as columns, an array as a
+    reference into the weights. Loading builds only the classes of :func:`_types`.
 ``model_card.json`` and ``model_card.md``
     What a reader needs to trust the model: training data and codebook hashes, embedding
     model identity, package versions, settings, the evaluation (when run), and the
@@ -27,19 +30,22 @@ names on the command line or in the project file (:func:`trusted_embedding_sourc
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator
+from sklearn.base import BaseEstimator
 
 from themeassist import io, tables
 from themeassist.classify import (
+    FITTED,
     CodebookClassifier,
-    CodingModel,
+    CodebookLabeller,
     FeatureSpec,
     NgramScorer,
     check_codebook_match,
@@ -47,18 +53,16 @@ from themeassist.classify import (
 from themeassist.errors import ModelError
 
 FORMAT = "themeassist-model"
-#: 2: adds the word n-gram scorers (``code_ngram.*``, ``codable_ngram.*``); version 1
-#: models (themeassist before the n-gram scorers) are refused with a message to retrain.
-FORMAT_VERSION = 2
-_NGRAMS = ("code_ngram", "codable_ngram")
+#: 3: ``params`` (the labeller's ``get_params()``) and ``fitted`` (its attributes ending in
+#: ``_``, saved generically, issue 17); 2 added the word n-gram scorers. Models of an older
+#: version are refused with a message to retrain (a run retrains by itself: its train key
+#: holds the version).
+FORMAT_VERSION = 3
 WEIGHTS = "weights.safetensors"
 MODEL_JSON = "model.json"
 CARD_JSON = "model_card.json"
 CARD_MD = "model_card.md"
 FILES = (WEIGHTS, MODEL_JSON, CARD_JSON, CARD_MD)
-
-_CLF_PARAMS = ("C", "class_weight", "temperature", "max_iter", "random_state")
-
 
 # --------------------------------------------------------------------------- model.json schema
 _Finite = Annotated[float, Strict(), Field(allow_inf_nan=False)]
@@ -79,11 +83,17 @@ def _plain(value: str) -> str:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+
+
+class ArrayRef(_Strict):
+    """An array saved in the weights file, by its key."""
+
+    array: str = Field(alias="$array")
 
 
 class ClassifierParams(_Strict):
-    """The settings of one :class:`~themeassist.classify.CodebookClassifier`."""
+    """The parameters of one :class:`~themeassist.classify.CodebookClassifier`."""
 
     C: _Positive
     class_weight: None | str | dict[str, _Finite] = None
@@ -99,63 +109,124 @@ class ClassifierParams(_Strict):
         return v
 
 
-class FeaturesJson(BaseModel):
-    """The feature layout (:meth:`FeatureSpec.to_dict`); later versions may add keys."""
+class ClassifierFitted(_Strict):
+    coef_: ArrayRef
+    intercept_: ArrayRef
+    classes_: ArrayRef
+    n_features_in_: _Count
 
-    model_config = ConfigDict(extra="allow", strict=True)
+
+class ClassifierJson(_Strict):
+    type: Literal["CodebookClassifier"] = Field(alias="$type")
+    params: ClassifierParams
+    fitted: ClassifierFitted
+
+
+class FeatureFields(_Strict):
+    """The feature layout (:class:`~themeassist.classify.FeatureSpec`)."""
+
     dim: _Count
     context: bool
-    categories: dict[str, list[str]]
-    category_order: list[str]
+    categories: list[list[str | list[str]]]
     neighbour_weight: _Finite
 
 
-class NgramJson(BaseModel):
-    model_config = ConfigDict(extra="allow", strict=True)
+class FeaturesJson(_Strict):
+    type: Literal["FeatureSpec"] = Field(alias="$type")
+    fields: FeatureFields
+
+
+class NgramFields(_Strict):
     vocabulary: list[str]
     ngram_range: Annotated[list[_Count], Field(min_length=2, max_length=2)]
+    idf: ArrayRef
+    coef: ArrayRef
+    intercept: ArrayRef
+    classes: ArrayRef
 
 
-class ModelJson(BaseModel):
-    """The schema of ``model.json``: every key the loader reads, with its type and range.
+class NgramJson(_Strict):
+    type: Literal["NgramScorer"] = Field(alias="$type")
+    fields: NgramFields
 
-    Keys a later version adds are kept (``extra="allow"``), so that validation never
-    rejects what the format version already accepts; every key read is checked.
-    """
 
-    model_config = ConfigDict(extra="allow", strict=True)
-    format: str
-    format_version: int
-    name: Annotated[str, Field(pattern=MODEL_NAME)]
-    codebook: dict[str, list[str | None]]
-    codebook_columns: list[str]
-    embedding_model: str
-    embedding_source: str
-    features: FeaturesJson
-    code_classifier: ClassifierParams
-    codable_classifier: ClassifierParams
-    n_features: _Count
-    threshold: _Probability
-    codable_threshold: _Probability
-    smoothing: dict[str, _Finite]
-    ngram_weights: dict[str, _Finite]
-    ngrams: dict[str, NgramJson | None]
-    settings: dict[str, Any]
-    training: dict[str, Any]
-    weights_sha256: str
+class FrameJson(_Strict):
+    type: Literal["DataFrame"] = Field(alias="$type")
+    columns: list[str]
+    data: dict[str, list[str | None]]
 
-    @field_validator("embedding_model", "embedding_source")
+
+class ScopeJson(_Strict):
+    source: Literal["codebook", "learnt", "none"]
+    questions: list[list[str]]
+    weight: _Finite
+
+
+class FittedJson(_Strict):
+    """The labeller's fitted attributes (:data:`themeassist.classify.FITTED`), each checked."""
+
+    name_: Annotated[str, Field(pattern=MODEL_NAME)]
+    codebook_: FrameJson
+    embedding_model_: str
+    embedding_source_: str
+    spec_: FeaturesJson
+    code_clf_: ClassifierJson
+    codable_clf_: ClassifierJson
+    support_: ArrayRef
+    threshold_: _Probability
+    codable_threshold_: _Probability
+    training_: dict[str, Any]
+    smoothing_: dict[str, _Finite]
+    code_ngram_: NgramJson | None
+    codable_ngram_: NgramJson | None
+    ngram_weights_: dict[str, _Finite]
+    scope_: ScopeJson
+    set_rule_: dict[str, _Finite | None]
+
+    @field_validator("embedding_model_", "embedding_source_")
     @classmethod
     def _no_markup(cls, v: str) -> str:
         return _plain(v)
 
-    @field_validator("ngrams")
-    @classmethod
-    def _both_scorers(cls, v: dict) -> dict:
-        missing = [k for k in _NGRAMS if k not in v]
-        if missing:
-            raise ValueError(f"lacks {', '.join(missing)}")
-        return v
+
+def _params_schema() -> type[BaseModel]:
+    """The schema of the labeller's parameters, from its ``__init__`` (defined once).
+
+    Types and defaults are the estimator's; a tuple parameter is a JSON list.
+    """
+    import inspect
+    import typing
+
+    from pydantic import create_model
+
+    hints = typing.get_type_hints(CodebookLabeller.__init__)
+    spec: dict[str, tuple] = {}
+    for name, p in inspect.signature(CodebookLabeller).parameters.items():
+        typ = hints[name]
+        if typing.get_origin(typ) is tuple:
+            args = [a for a in typing.get_args(typ) if a is not Ellipsis]
+            typ = list[args[0]] if args else list
+        if typ is float:
+            typ = _Finite
+        spec[name] = (typ, p.default)
+    return create_model("LabellerParams", __base__=_Strict, **spec)
+
+
+LabellerParams = _params_schema()
+
+
+class ModelJson(_Strict):
+    """The schema of ``model.json``: every key the loader reads, with its type and range.
+
+    ``params`` are the labeller's ``get_params()``, ``fitted`` its attributes ending in
+    ``_`` (estimators nested the same way, arrays by reference to the weights file).
+    """
+
+    format: str
+    format_version: int
+    params: LabellerParams  # type: ignore[valid-type]
+    fitted: FittedJson
+    weights_sha256: str
 
 
 def validate_model_json(body: Any, path: str | Path) -> ModelJson:
@@ -190,38 +261,90 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _arrays(model: CodingModel) -> dict[str, np.ndarray]:
-    out = {}
-    for key, clf in (("code", model.code_clf_), ("codable", model.codable_clf_)):
-        out[f"{key}.coef"] = np.ascontiguousarray(clf.coef_, dtype=np.float64)
-        out[f"{key}.intercept"] = np.ascontiguousarray(clf.intercept_, dtype=np.float64)
-        out[f"{key}.classes"] = np.ascontiguousarray(np.asarray(clf.classes_).astype(np.int64))
-    out["support"] = np.ascontiguousarray(np.asarray(model.support_, dtype=np.int64))
-    for key in _NGRAMS:
-        sc = getattr(model, f"{key}_")
-        if sc is not None:
-            out[f"{key}.idf"] = np.ascontiguousarray(sc.idf, dtype=np.float64)
-            out[f"{key}.coef"] = np.ascontiguousarray(sc.coef, dtype=np.float64)
-            out[f"{key}.intercept"] = np.ascontiguousarray(sc.intercept, dtype=np.float64)
-            out[f"{key}.classes"] = np.ascontiguousarray(np.asarray(sc.classes).astype(np.int64))
-    return out
+# --------------------------------------------------------------------------- generic state
+#: Attributes ending in ``_`` that are not saved (solver diagnostics).
+_TRANSIENT = frozenset({"n_iter_"})
 
 
-def _scope(raw, n_codes: int) -> dict[str, Any]:
-    """The saved code scope, checked (a model folder is untrusted input)."""
-    if raw is None:  # saved before code scopes existed
-        return {"source": "none", "questions": [[] for _ in range(n_codes)], "weight": 0.0}
-    qs = raw.get("questions")
-    if (raw.get("source") not in ("codebook", "learnt", "none") or not isinstance(qs, list)
-            or len(qs) != n_codes or not all(isinstance(q, list) for q in qs)):
-        raise ModelError(f"the model's code scope is malformed (expected one question list "
-                         f"per code of {n_codes})")
-    return {"source": raw["source"], "questions": [[str(x) for x in q] for q in qs],
-            "weight": float(raw.get("weight", 0.0))}
+def _types() -> dict[str, type]:
+    """The only classes a model folder may instantiate (R9): nothing else is built from it."""
+    return {"CodebookClassifier": CodebookClassifier, "NgramScorer": NgramScorer,
+            "FeatureSpec": FeatureSpec}
 
 
-def _clf_params(clf: CodebookClassifier) -> dict[str, Any]:
-    return {k: getattr(clf, k) for k in _CLF_PARAMS}
+def _fitted_of(obj: Any) -> dict[str, Any]:
+    """An estimator's fitted state: its public attributes ending in ``_``."""
+    return {k: v for k, v in sorted(vars(obj).items())
+            if k.endswith("_") and not k.startswith("_") and k not in _TRANSIENT}
+
+
+def _encode(value: Any, key: str, arrays: dict[str, np.ndarray]) -> Any:
+    """JSON for ``value``; its arrays go to ``arrays`` under dotted keys.
+
+    An estimator is ``{"$type", "params": get_params(), "fitted": {attr_: ...}}``, a
+    dataclass ``{"$type", "fields"}``, a DataFrame ``{"$type", "columns", "data"}``, an
+    array ``{"$array": key}``; dicts, lists, strings, numbers, booleans and null as such.
+    """
+    if isinstance(value, np.ndarray):
+        arrays[key] = np.ascontiguousarray(value)
+        return {"$array": key}
+    if isinstance(value, pd.DataFrame):
+        return {"$type": "DataFrame", "columns": [str(c) for c in value.columns],
+                "data": value.to_dict(orient="list")}
+    if isinstance(value, BaseEstimator):
+        return {"$type": type(value).__name__,
+                "params": _encode(value.get_params(deep=False), f"{key}.params", arrays),
+                "fitted": {k: _encode(v, f"{key}.{k}", arrays)
+                           for k, v in _fitted_of(value).items()}}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {"$type": type(value).__name__,
+                "fields": {f.name: _encode(getattr(value, f.name), f"{key}.{f.name}", arrays)
+                           for f in dataclasses.fields(value)}}
+    if isinstance(value, dict):
+        return {str(k): _encode(v, f"{key}.{k}", arrays) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_encode(v, f"{key}.{i}", arrays) for i, v in enumerate(value)]
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"cannot save {key} of type {type(value).__name__}")
+
+
+def _tuples(value: Any) -> Any:
+    """Lists as tuples, recursively (a dataclass field saved as a JSON list)."""
+    if isinstance(value, list):
+        return tuple(_tuples(v) for v in value)
+    return value
+
+
+def _decode(value: Any, arrays: dict[str, np.ndarray], types: dict[str, type]) -> Any:
+    """The inverse of :func:`_encode`, building only the classes of :func:`_types`."""
+    if isinstance(value, list):
+        return [_decode(v, arrays, types) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "$array" in value:
+        key = value["$array"]
+        if key not in arrays:
+            raise ModelError(f"the weights lack the array {key!r}")
+        return arrays[key]
+    kind = value.get("$type")
+    if kind is None:
+        return {k: _decode(v, arrays, types) for k, v in value.items()}
+    if kind == "DataFrame":
+        return pd.DataFrame(value["data"], columns=value["columns"])
+    if kind not in types:
+        raise ModelError(f"the model holds an unknown type {kind!r}")
+    cls = types[kind]
+    if "params" in value:
+        obj = cls(**_decode(value["params"], arrays, types))
+        for k, v in value["fitted"].items():
+            if not k.endswith("_") or k.startswith("_"):
+                raise ModelError(f"{kind}: {k!r} is not a fitted attribute")
+            setattr(obj, k, _decode(v, arrays, types))
+        return obj
+    return cls(**{k: _tuples(_decode(v, arrays, types)) for k, v in value["fields"].items()})
 
 
 def _evaluation_for_card(evaluation: dict[str, Any]) -> dict[str, Any]:
@@ -229,36 +352,23 @@ def _evaluation_for_card(evaluation: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in evaluation.items() if k != "predictions"}
 
 
-def model_files(model: CodingModel) -> dict[str, bytes]:
-    """The files of a MODEL_DIR as bytes (name -> content), deterministic for one model."""
+def model_files(model: CodebookLabeller) -> dict[str, bytes]:
+    """The files of a MODEL_DIR as bytes (name -> content), deterministic for one model.
+
+    ``model.json`` holds ``params`` (the labeller's ``get_params()``) and ``fitted`` (every
+    attribute of :data:`~themeassist.classify.FITTED`, encoded by :func:`_encode`); the
+    arrays are in the weights file.
+    """
     from safetensors.numpy import save
 
+    arrays: dict[str, np.ndarray] = {}
+    params = _encode(model.get_params(), "params", arrays)
+    fitted = {k: _encode(getattr(model, k), k, arrays) for k in FITTED}
     # One metadata key: safetensors writes a metadata map in hash order, so two keys would
     # make the bytes differ from run to run.
-    weights = save(_arrays(model), metadata={"format": f"{FORMAT}/{FORMAT_VERSION}"})
-    body = {
-        "format": FORMAT, "format_version": FORMAT_VERSION,
-        "name": model.name_,
-        "codebook": model.codebook_.to_dict(orient="list"),
-        "codebook_columns": list(model.codebook_.columns),
-        "embedding_model": model.embedding_model_,
-        "embedding_source": model.embedding_source_,
-        "features": model.spec_.to_dict(),
-        "code_classifier": _clf_params(model.code_clf_),
-        "codable_classifier": _clf_params(model.codable_clf_),
-        "n_features": int(model.spec_.n_features),
-        "threshold": model.threshold_,
-        "codable_threshold": model.codable_threshold_,
-        "smoothing": model.smoothing_,
-        "ngram_weights": model.ngram_weights_,
-        "scope": model.scope_,
-        "set_rule": model.set_rule_,
-        "ngrams": {key: (None if getattr(model, f"{key}_") is None
-                         else getattr(model, f"{key}_").to_dict()) for key in _NGRAMS},
-        "settings": model.settings_,
-        "training": model.training_,
-        "weights_sha256": _sha(weights),
-    }
+    weights = save(arrays, metadata={"format": f"{FORMAT}/{FORMAT_VERSION}"})
+    body = {"format": FORMAT, "format_version": FORMAT_VERSION, "params": params,
+            "fitted": fitted, "weights_sha256": _sha(weights)}
     model_json = io.json_dumps(body).encode("utf-8")
     card = model_card(model)
     card["files"] = {WEIGHTS: _sha(weights), MODEL_JSON: _sha(model_json)}
@@ -268,7 +378,7 @@ def model_files(model: CodingModel) -> dict[str, bytes]:
     return files
 
 
-def model_card(model: CodingModel) -> dict[str, Any]:
+def model_card(model: CodebookLabeller) -> dict[str, Any]:
     """The model card as a dict (what :data:`CARD_JSON` holds, without file hashes)."""
     t = model.training_
     return {
@@ -290,7 +400,7 @@ def model_card(model: CodingModel) -> dict[str, Any]:
                        "set_masi_out_of_fold": t.get("set_masi_oof")},
         "calibration": {k: t.get(k) for k in ("calibrated", "temperature_code",
                                               "temperature_codable", "ngram_weight_code",
-                                              "ngram_weight_codable")},
+                                              "ngram_weight_codable", "prior_pull")},
         "threshold": model.threshold_,
         "codable_threshold": model.codable_threshold_,
         "settings": model.settings_,
@@ -320,7 +430,8 @@ def card_markdown(card: dict[str, Any]) -> str:
              f" (T code {card['calibration'].get('temperature_code')}, "
              f"T codable {card['calibration'].get('temperature_codable')}; word n-gram "
              f"weights code {card['calibration'].get('ngram_weight_code')}, codable "
-             f"{card['calibration'].get('ngram_weight_codable')})",
+             f"{card['calibration'].get('ngram_weight_codable')}; pull toward the codebook "
+             f"{card['calibration'].get('prior_pull')})",
              f"- Code scope: {_scope_line(card.get('scope') or {})}",
              f"- Review threshold {card['threshold']:.3f}; codable threshold "
              f"{card['codable_threshold']:.3f}",
@@ -365,7 +476,7 @@ def _f(v) -> str:
     return "n/a" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.3f}"
 
 
-def save_model(model: CodingModel, dir: str | Path, force: bool = False) -> list[Path]:
+def save_model(model: CodebookLabeller, dir: str | Path, force: bool = False) -> list[Path]:
     """Write ``model`` to the folder ``dir`` (atomically); refuse to overwrite without ``force``.
 
     Returns
@@ -388,7 +499,7 @@ def _read(path: Path) -> bytes:
                          "is missing)") from None
 
 
-def load_model(dir: str | Path) -> CodingModel:
+def load_model(dir: str | Path) -> CodebookLabeller:
     """Load a MODEL_DIR written by :func:`save_model`; no pickle, nothing executed.
 
     Raises
@@ -424,7 +535,8 @@ def load_model(dir: str | Path) -> CodingModel:
     if body.get("format") == FORMAT and isinstance(version, int) and version < FORMAT_VERSION:
         raise ModelError(f"{folder}: the model was saved by an older themeassist (model format "
                          f"version {version}; this one reads version {FORMAT_VERSION}, which "
-                         "adds word n-gram scorers): retrain it with `themeassist train`")
+                         "saves the labeller's parameters and fitted state): retrain it with "
+                         "`themeassist train`")
     if body.get("format") != FORMAT or version != FORMAT_VERSION:
         raise ModelError(f"{folder}: unknown model format {body.get('format')!r} version "
                          f"{body.get('format_version')!r} (this themeassist reads {FORMAT} "
@@ -435,59 +547,46 @@ def load_model(dir: str | Path) -> CodingModel:
     except (SafetensorError, ValueError) as err:
         raise ModelError(f"{folder / WEIGHTS}: cannot read the weights ({err})") from None
     try:
-        spec = FeatureSpec.from_dict(body["features"])
-        cb = pd.DataFrame(body["codebook"], columns=body["codebook_columns"])
-        book = tables.validate_codebook(cb)
-        clfs = {}
-        for key in ("code", "codable"):
-            clf = CodebookClassifier(**body[f"{key}_classifier"])
-            clf.coef_ = arrays[f"{key}.coef"]
-            clf.intercept_ = arrays[f"{key}.intercept"]
-            clf.classes_ = arrays[f"{key}.classes"]
-            clf.n_features_in_ = int(body["n_features"])
-            if clf.coef_.shape[1] != spec.n_features or len(clf.intercept_) != len(clf.coef_):
-                raise ModelError(f"{folder / WEIGHTS}: {key} weights have shape "
-                                 f"{clf.coef_.shape}, expected {spec.n_features} features")
-            clfs[key] = clf
-        ngrams = {}
-        for key in _NGRAMS:
-            meta = body["ngrams"][key]
-            if meta is None:
-                ngrams[key] = None
-                continue
-            sc = NgramScorer(vocabulary=tuple(meta["vocabulary"]),
-                             ngram_range=tuple(int(v) for v in meta["ngram_range"]),
-                             idf=arrays[f"{key}.idf"], coef=arrays[f"{key}.coef"],
-                             intercept=arrays[f"{key}.intercept"],
-                             classes=arrays[f"{key}.classes"])
-            if sc.coef.shape[1] != len(sc.vocabulary) or len(sc.idf) != len(sc.vocabulary):
-                raise ModelError(f"{folder / WEIGHTS}: {key} weights have shape "
-                                 f"{sc.coef.shape}, expected {len(sc.vocabulary)} n-grams")
-            ngrams[key] = sc
-        model = CodingModel(
-            name_=body["name"], codebook_=book, embedding_model_=body["embedding_model"],
-            embedding_source_=body["embedding_source"], spec_=spec,
-            code_clf_=clfs["code"], codable_clf_=clfs["codable"],
-            support_=arrays["support"], threshold_=float(body["threshold"]),
-            codable_threshold_=float(body["codable_threshold"]), settings_=body["settings"],
-            evaluation_=card.get("evaluation") or {}, training_=body["training"],
-            smoothing_={k: float(v) for k, v in body["smoothing"].items()},
-            code_ngram_=ngrams["code_ngram"], codable_ngram_=ngrams["codable_ngram"],
-            ngram_weights_={k: float(v) for k, v in body["ngram_weights"].items()},
-            scope_=_scope(body.get("scope"), len(book)),
-            set_rule_={k: float(v) for k, v in (body.get("set_rule") or {}).items()})
+        types = _types()
+        params = _decode(body["params"], arrays, types)
+        fitted = {k: _decode(body["fitted"][k], arrays, types) for k in FITTED}
+        fitted["codebook_"] = tables.validate_codebook(fitted["codebook_"])
+        model = CodebookLabeller(**{k: _tuples(v) for k, v in params.items()})._set_fitted(
+            **fitted, evaluation_=card.get("evaluation") or {})
     except KeyError as err:
         raise ModelError(f"{folder}: model files lack {err}; the folder is corrupted") from None
     except (ValueError, TypeError) as err:
         raise ModelError(f"{folder}: the model files do not fit together ({err}); the folder "
                          "is corrupted or was edited: retrain it") from None
-    if len(model.support_) != len(book):
-        raise ModelError(f"{folder}: {len(model.support_)} codes in the weights but "
-                         f"{len(book)} in the codebook")
+    _check_shapes(model, folder)
     return model
 
 
-def check_compatible(model: CodingModel, *, codebook: pd.DataFrame | None = None,
+def _check_shapes(model: CodebookLabeller, folder: Path) -> None:
+    """Refuse arrays that do not fit the feature layout, the vocabulary or the codebook."""
+    n, n_codes = model.spec_.n_features, len(model.codebook_)
+    for key in ("code_clf_", "codable_clf_"):
+        clf = getattr(model, key)
+        if (clf.coef_.ndim != 2 or clf.coef_.shape[1] != n or clf.n_features_in_ != n
+                or len(clf.intercept_) != len(clf.coef_)
+                or len(clf.classes_) != max(2, len(clf.coef_)) and len(clf.classes_) != 1):
+            raise ModelError(f"{folder / WEIGHTS}: {key} weights have shape "
+                             f"{clf.coef_.shape}, expected {n} features")
+    for key in ("code_ngram_", "codable_ngram_"):
+        sc = getattr(model, key)
+        if sc is not None and (sc.coef.ndim != 2 or sc.coef.shape[1] != len(sc.vocabulary)
+                               or len(sc.idf) != len(sc.vocabulary)):
+            raise ModelError(f"{folder / WEIGHTS}: {key} weights have shape "
+                             f"{sc.coef.shape}, expected {len(sc.vocabulary)} n-grams")
+    if len(model.support_) != n_codes:
+        raise ModelError(f"{folder}: {len(model.support_)} codes in the weights but "
+                         f"{n_codes} in the codebook")
+    if len(model.scope_["questions"]) != n_codes:
+        raise ModelError(f"the model's code scope is malformed (expected one question list "
+                         f"per code of {n_codes})")
+
+
+def check_compatible(model: CodebookLabeller, *, codebook: pd.DataFrame | None = None,
                      embedding_model: str | None = None) -> None:
     """Refuse to label with a model that does not match the input, saying which part.
 
@@ -504,7 +603,7 @@ def check_compatible(model: CodingModel, *, codebook: pd.DataFrame | None = None
         model.check_embedding_model(embedding_model)
 
 
-def trusted_embedding_source(model: CodingModel, user_source: str | Path | None = None, *,
+def trusted_embedding_source(model: CodebookLabeller, user_source: str | Path | None = None, *,
                              folder: str | Path | None = None) -> str:
     """The embedding model to load for ``model``: never a folder the model folder names.
 

@@ -62,7 +62,7 @@ class Discovered:
 class Trained:
     """The train stage's result: the final model and the coder it learnt from."""
 
-    model: Any  # themeassist.classify.CodingModel
+    model: Any  # themeassist.classify.CodebookLabeller
     primary_coder: str | None
 
 
@@ -365,15 +365,14 @@ def discover_arguments(project: Project) -> dict[str, Any]:
 
 
 def train_arguments(project: Project) -> dict[str, Any]:
-    """Keyword arguments of :func:`themeassist.classify.train_model` from ``train``.
+    """Keyword arguments of :func:`themeassist.classify.train_model` from ``train``: every
+    train setting (they are the labeller's parameters, plus ``evaluate``).
 
     ``train.embedding`` is not among them: it chooses the embeddings the model is given.
     ``evaluate`` is the setting; the stage also needs two coded transcripts to evaluate.
     """
-    t = project.train
-    return {"seed": project.seed_of("train"), "context": t.context, "folds": t.folds,
-            "evaluate": t.evaluate, "min_support": t.min_support, "backoff": t.backoff,
-            "scope": t.scope, "zero_shot_codable_rate": t.zero_shot_codable_rate}
+    args = project.train.model_dump(mode="json", exclude={"embedding"})
+    return {**args, "seed": project.seed_of("train")}
 
 
 def agree_arguments(project: Project, bootstrap: int | None = None) -> dict[str, Any]:
@@ -624,36 +623,36 @@ def held_out_labels(segments, vectors, human, primary, model, codebook, book_vec
     "trained_on": [transcript ids]}``, so the held-out property can be checked from the
     models and their training ids.
     """
-
-    from themeassist import classify
+    from themeassist.classify.heldout import held_out_predictions
 
     args = {k: v for k, v in train_args.items() if k != "evaluate"}
     train_segments, train_codings = _coder_universe(segments, human, primary, decisions)
-    read = decided_by(decisions, primary)
     coded = list(dict.fromkeys(train_segments["transcript_id"])) if primary is not None else []
-    final_on = sorted(coded)
-    parts, labellers = [], {}
+    labellers = {str(t): {"model": "final", "trained_on": sorted(coded)}
+                 for t in segments["transcript_id"].unique()}
+    parts: dict[Any, pd.DataFrame] = {}
+    if len(coded) >= 2:
+        # the one held-out procedure of the evaluation, one transcript per fold
+        mask = segments["segment_id"].isin(train_segments["segment_id"]).to_numpy()
+        held = held_out_predictions(
+            train_segments, vectors[mask], train_codings, codebook, n_splits=None,
+            codebook_embeddings=book_vectors, decided=decided_by(decisions, primary),
+            embedding_model=model.embedding_model_, quiet=False, **args)
+        for fold in held.folds:
+            (t,) = fold["test"]
+            labellers[str(t)] = {"model": "held-out", "trained_on": fold["trained_on"]}
+        transcript = held.codings["segment_id"].map(
+            dict(zip(train_segments["segment_id"], train_segments["transcript_id"])))
+        parts = {t: held.codings[transcript == t] for t in coded}
+    out = []
     for t in segments["transcript_id"].unique():
+        if t in parts:
+            out.append(parts[t].assign(coder=model.name_))
+            continue
         in_t = (segments["transcript_id"] == t).to_numpy()
-        seg_t = segments[in_t].reset_index(drop=True)
-        labeller, who = model, {"model": "final", "trained_on": final_on}
-        if t in coded and len(coded) >= 2:
-            keep = train_segments["transcript_id"] != t
-            rest_seg = train_segments[keep].reset_index(drop=True)
-            rest_cod = train_codings[train_codings["segment_id"].isin(rest_seg["segment_id"])]
-            rest_mask = segments["segment_id"].isin(rest_seg["segment_id"]).to_numpy()
-            # (sklearn's many-classes warning on small folds is silenced around classify's
-            # own fits, issue 16)
-            labeller = classify.train_model(
-                rest_seg, rest_cod, codebook, vectors[rest_mask],
-                codebook_embeddings=book_vectors, embedding_model=model.embedding_model_,
-                evaluate=False, decided=read, **args)
-            who = {"model": "held-out",
-                   "trained_on": sorted(rest_seg["transcript_id"].unique().tolist())}
-        labels = labeller.predict_codings(seg_t, vectors[in_t])
-        parts.append(labels.assign(coder=model.name_))
-        labellers[str(t)] = who
-    return pd.concat(parts, ignore_index=True), labellers
+        labels = model.predict_codings(segments[in_t].reset_index(drop=True), vectors[in_t])
+        out.append(labels.assign(coder=model.name_))
+    return pd.concat(out, ignore_index=True), labellers
 
 
 def _agree_stage(project, out, segments, codebook, human, result, bootstrap) -> str:

@@ -58,7 +58,7 @@ def test_label_writes_a_codings_table_named_after_the_model(trained, tmp_path):
     labels = pd.read_csv(machine, keep_default_na=False)
     book = pd.read_csv(FIX / "codebook.csv")
     checked = tables.validate_codings(labels, tables.validate_codebook(book))
-    name = json.loads((out / "model.json").read_text())["name"]
+    name = json.loads((out / "model.json").read_text())["fitted"]["name_"]
     assert (checked["coder"] == name).all() and len(checked) > 0
     assert {"confidence", "needs_review", "level", "codable"} <= set(labels.columns)
     assert f"with {name}" in res.output and str(machine) in res.output
@@ -121,7 +121,7 @@ def test_label_refuses_a_tampered_model(trained, tmp_path):
     for p in out.iterdir():
         (copy / p.name).write_bytes(p.read_bytes())
     body = json.loads((copy / "model.json").read_text())
-    body["threshold"] = 0.01
+    body["fitted"]["threshold_"] = 0.01
     (copy / "model.json").write_text(json.dumps(body))
     res = run("label", "-s", FIX / "segments.csv", "--model", copy, "-o", tmp_path / "m.csv")
     assert res.exit_code == 1 and "does not match its SHA-256" in res.output
@@ -226,7 +226,7 @@ def test_train_takes_min_support_backoff_and_scope_as_options(tmp_path):
               "-b", FIX / "codebook.csv", "-o", out, "--min-support", "5", "--backoff", "0.3",
               "--scope", "none")
     assert res.exit_code == 0, res.output
-    settings = json.loads((out / "model.json").read_text())["settings"]
+    settings = json.loads((out / "model.json").read_text())["params"]
     assert (settings["min_support"], settings["backoff"], settings["scope"]) == (5, 0.3, "none")
     assert "Code scope: none" in (out / "model_card.md").read_text()
     res = run("train", "-s", FIX / "segments.csv", "-b", FIX / "codebook.csv", "-o",
