@@ -446,21 +446,62 @@ def _xlsx_bytes(df: pd.DataFrame) -> bytes:
     return buf.getvalue()
 
 
+def _saving_rc() -> dict[str, Any]:
+    from themeassist.report.style import RC
+
+    # Tick labels can be made while saving: draw them literally too (no mathtext).
+    return {k: v for k, v in RC.items() if k.startswith(("svg.", "savefig.", "text."))}
+
+
+def freeze_layout(fig) -> None:
+    """Lay a figure out once (its layout engine) and keep that layout for every save.
+
+    Each ``savefig`` of a figure with a layout engine draws it twice: once to lay it out,
+    once to render. Saved as PNG and SVG (and scaled for the report), a figure is laid out
+    once instead of once per file (issue 17); the layout is in figure coordinates, the same
+    at every resolution.
+    """
+    import matplotlib.pyplot as plt
+
+    if fig.get_layout_engine() is None:
+        return
+    with plt.rc_context(_saving_rc()):
+        fig.draw_without_rendering()
+    fig.set_layout_engine("none")
+
+
 def figure_bytes(fig, fmt: str, dpi: float | None = None) -> bytes:
     """A figure's PNG or SVG bytes, without a creation date, so reruns are byte-identical."""
     import io as _io
 
     import matplotlib.pyplot as plt
 
-    from themeassist.report.style import RC
-
     buf = _io.BytesIO()
     metadata = {"Date": None} if fmt == "svg" else {"Software": None} if fmt == "png" else {}
-    # Tick labels can be made while saving: draw them literally too (no mathtext).
-    with plt.rc_context({k: v for k, v in RC.items()
-                         if k.startswith(("svg.", "savefig.", "text."))}):
+    with plt.rc_context(_saving_rc()):
         fig.savefig(buf, format=fmt, metadata=metadata, **({"dpi": dpi} if dpi else {}))
     plt.close(fig)
+    return buf.getvalue()
+
+
+def scaled_png(png: bytes, dpi: float, saved_dpi: float | None = None) -> bytes:
+    """A PNG written by :meth:`OutputDir.figure` (at ``savefig.dpi``), resampled to ``dpi``.
+
+    The report embeds its figures at screen resolution: scaling the print-quality file a
+    stage wrote costs a few milliseconds where drawing the figure again costs a second.
+    """
+    import io as _io
+
+    from PIL import Image
+
+    from themeassist.report.style import RC
+
+    saved = float(saved_dpi or RC["savefig.dpi"])
+    with Image.open(_io.BytesIO(png)) as im:
+        size = (max(1, round(im.width * dpi / saved)), max(1, round(im.height * dpi / saved)))
+        small = im.convert("RGBA").resize(size, Image.Resampling.LANCZOS)
+    buf = _io.BytesIO()
+    small.save(buf, format="PNG", dpi=(dpi, dpi))
     return buf.getvalue()
 
 
@@ -590,7 +631,9 @@ class OutputDir:
         return self.text(json_dumps(obj), name)
 
     def figure(self, fig, stem: str, formats: Iterable[str] = ("png", "svg")) -> list[Path]:
-        """Save a matplotlib figure as ``stem.png`` and ``stem.svg`` and close it."""
+        """Save a matplotlib figure as ``stem.png`` and ``stem.svg`` and close it (laid
+        out once for both, :func:`freeze_layout`)."""
+        freeze_layout(fig)
         return [self.bytes(figure_bytes(fig, fmt), f"{stem}.{fmt}") for fmt in formats]
 
     def __exit__(self, exc_type, exc, tb) -> None:
