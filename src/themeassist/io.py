@@ -811,6 +811,35 @@ def stats_folder_name(coder: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", str(coder)).strip("-.") or "coder"
 
 
+def stats_folders(coders: Iterable[str]) -> dict[str, str]:
+    """Each coder's folder of the stats outputs: ``""`` for one coder, else a safe name
+    unique without regard to case (:func:`stats_folder_name`, then ``-2``, ``-3``...).
+
+    Examples
+    --------
+    >>> stats_folders(["A", "a", "model:x@1"])
+    {'A': 'A', 'a': 'a-2', 'model:x@1': 'model-x-1'}
+    """
+    coders = list(coders)
+    folders: dict[str, str] = {}
+    for coder in coders:
+        if len(coders) == 1:
+            folders[coder] = ""
+            continue
+        base, k = stats_folder_name(coder), 2
+        name = base
+        while name.casefold() in {f.casefold() for f in folders.values()}:
+            name, k = f"{base}-{k}", k + 1
+        folders[coder] = name
+    return folders
+
+
+def stats_figure(coder_folder: str, name: str) -> str:
+    """Where :func:`stats_outputs` puts a figure (without suffix), relative to its folder:
+    ``theme_frequency``, ``question_<q>`` or (``coder_folder=""``) ``comparison_counts``."""
+    return (f"{coder_folder}/" if coder_folder else "") + f"figures/{name}"
+
+
 def stats_outputs(results: Mapping[str, Any], comparison: Mapping[str, Any] | None = None, *,
                   figures: bool = True, prefix: str = "") -> tuple[list[str], list]:
     """The files of ``themeassist stats`` for :func:`themeassist.stats.run` results.
@@ -843,16 +872,7 @@ def stats_outputs(results: Mapping[str, Any], comparison: Mapping[str, Any] | No
         names.append(name)
         writers.append(lambda st: st.json(obj, name))
 
-    folders: dict[str, str] = {}
-    for coder in results:
-        if len(results) == 1:
-            folders[coder] = ""
-            continue
-        base, k = stats_folder_name(coder), 2
-        name = base
-        while name.casefold() in {f.casefold() for f in folders.values()}:
-            name, k = f"{base}-{k}", k + 1
-        folders[coder] = name
+    folders = stats_folders(results)
     for coder, folder in folders.items():
         r = results[coder]
         p = prefix + (f"{folder}/" if folder else "")
@@ -861,7 +881,7 @@ def stats_outputs(results: Mapping[str, Any], comparison: Mapping[str, Any] | No
         table(r.appendix, f"{p}appendix")
         title = f"Codes per theme ({coder})" if len(results) > 1 else "Codes per theme"
         figure(lambda r=r, title=title: figs.theme_frequency(r.theme_counts, r.summary, title),
-               f"{p}figures/theme_frequency")
+               prefix + stats_figure(folder, "theme_frequency"))
         if r.per_question is not None:
             table(r.per_question, f"{p}per_question")
             names.append(f"{p}group_shares.csv")
@@ -872,8 +892,9 @@ def stats_outputs(results: Mapping[str, Any], comparison: Mapping[str, Any] | No
                 quote_segments=["; ".join(s) for s in ts["quote_segments"]])
             table(top, f"{p}top_subthemes")
             for q in r.selected:
-                figure(lambda r=r, q=q: figs.question_shares(r.per_question, q),
-                       f"{p}figures/question_{stats_folder_name(q)}")
+                figure(lambda r=r, q=q, c=coder if len(results) > 1 else None:
+                       figs.question_shares(r.per_question, q, coder=c),
+                       prefix + stats_figure(folder, f"question_{stats_folder_name(q)}"))
     if comparison is not None:
         table(comparison["counts"], f"{prefix}comparison")
         if comparison["selected"] is not None:
@@ -883,7 +904,7 @@ def stats_outputs(results: Mapping[str, Any], comparison: Mapping[str, Any] | No
             "folders": {c: folders[c] for c in results}}, f"{prefix}comparison.json")
         figure(lambda: figs.compare_counts(comparison["counts"], comparison["coders"],
                                            "Codes per theme by coder"),
-               f"{prefix}figures/comparison_counts")
+               prefix + stats_figure("", "comparison_counts"))
     return names, writers
 
 
@@ -928,8 +949,6 @@ def write_agreement(staged: OutputDir, report: Mapping[str, Any],
         corner = f"{confusion.index.name} \\ {confusion.columns.name}"
         staged.table(confusion.reset_index().rename(columns={confusion.index.name: corner}),
                      "confusion.csv")
-        staged.figure(agree_figures.confusion_heatmap(
-            confusion, title=f"{confusion.index.name} vs {confusion.columns.name} "
-                             f"({report['level']})"), "confusion")
+        staged.figure(agree_figures.confusion_figure(confusion, report), "confusion")
     if disagreements is not None:
         staged.table(disagreements, "disagreements.csv")

@@ -453,7 +453,7 @@ def _write_run_manifest(project, out, claim, result, codings_paths, decided_path
 
 #: Bump when the agree or stats stage writes other files for the same inputs.
 _AGREE_VERSION = "agree-stage.v1"
-_STATS_VERSION = "stats-stage.v1"
+_STATS_VERSION = "stats-stage.v2"  # v2: question figures name the coder
 
 
 def _report_version() -> str:
@@ -586,7 +586,6 @@ def _transcripts_of(codings: pd.DataFrame, segments: pd.DataFrame) -> pd.Series:
 def _train_stage(project, out, cache, inputs_key, segments, vectors, codebook, book_vectors,
                  human, embedder, result) -> str:
     from themeassist import classify, modelstore
-    from themeassist.report import classify_figures as figs
 
     primary = _primary_coder(human, segments)
     settings = {**train_arguments(project), "embedding": project.train.embedding}
@@ -610,16 +609,7 @@ def _train_stage(project, out, cache, inputs_key, segments, vectors, codebook, b
         embedding_source=getattr(embedder, "source", str(project.embedding.model)),
         evaluate=evaluate, decided=decided_by(result.decisions, primary), **args)
 
-    def write(st):
-        for name, data in modelstore.model_files(model).items():
-            st.bytes(data, name)
-        ev = model.evaluation_ or {}
-        if ev.get("predictions") is not None:
-            st.table(ev["predictions"], "evaluation_predictions.csv")
-        if ev:
-            st.figure(figs.coverage_agreement_figure(ev, model.threshold_), "coverage_agreement")
-            st.figure(figs.reliability_figure(ev), "reliability")
-    _write_dir(folder, write)
+    _write_dir(folder, lambda st: modelstore.write_model(st, model))
     cache.done("train", key)
     model = modelstore.load_model(folder)  # as a reusing run will see it
     result.training = Trained(model, primary)
