@@ -467,7 +467,8 @@ def freeze_layout(fig) -> None:
         return
     with plt.rc_context(_saving_rc()):
         fig.draw_without_rendering()
-    fig.set_layout_engine("none")
+    # None, not "none": a placeholder engine would still make savefig lay the figure out.
+    fig.set_layout_engine(None)
 
 
 def figure_bytes(fig, fmt: str, dpi: float | None = None) -> bytes:
