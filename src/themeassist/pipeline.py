@@ -4,7 +4,9 @@ An edge module, like :mod:`themeassist.io`: it reads a project's inputs, calls t
 cores stage by stage, and writes every output. Stages whose inputs are missing are skipped
 with a message (no human coding: a zero-shot model and no agreement). Re-runs reuse the
 embedding cache and every stage whose inputs and settings are unchanged (a stage key =
-hash of its inputs, settings and upstream keys, kept in ``.stages.json``).
+hash of its inputs, settings and upstream keys, kept in ``.stages.json``). A completed run
+seals the folder (:class:`StageCache`): a re-run whose input files, settings and code are
+those of the seal, and whose outputs are as that run left them, enters no stage at all.
 
 Output layout (``DIR``):
 
