@@ -99,7 +99,12 @@ class Statistics:
 
 @dataclass
 class RunResult:
-    """What a run produced: per-stage messages and timings, and each stage's typed result."""
+    """What a run produced: per-stage messages and timings, and each stage's typed result.
+
+    A no-change re-run (a sealed folder, :meth:`StageCache.sealed`) enters no stage: its
+    typed results stay None and every stage's message starts with ``reused:``; the outputs
+    in ``out`` are those of the run that sealed it.
+    """
 
     out: Path
     stages: dict[str, str] = field(default_factory=dict)  # stage -> "ran" | "reused" | "skipped: why"
