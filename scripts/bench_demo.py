@@ -41,9 +41,10 @@ After: no change / warm = 0.020 (before 0.031 of a much slower warm run); no cha
 starting Python with pandas (1.41 s at that load). The no-change target (3 s) is met at
 load 5; the warm target (30 s) is not met at load 6.7: what remains is mostly the
 classifier (train: the final model and its grouped cross-validation; label: one held-out
-model per coded transcript, the same leave-one-transcript-out models the evaluation
-trains), UMAP and spaCy imports in discover, and drawing 34 figures (each drawn once:
-PNG and SVG, laid out once; the report scales the PNG).
+model per coded transcript, on the same leave-one-transcript-out splits as the
+evaluation's folds here: 4 transcripts, 5 folds), the UMAP and spaCy imports in discover,
+and drawing 34 figures (each drawn once, PNG and SVG from one layout; the report scales
+the PNG).
 """
 
 from __future__ import annotations
