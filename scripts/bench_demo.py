@@ -18,33 +18,33 @@ Usage::
 
     PYTHONPATH=src python scripts/bench_demo.py [--keep DIR]
 
-Measured (2 cores shared by four agents; seconds; stage times from the manifests):
+Measured (2 cores shared by four agents; seconds; stage times from the manifests). Before:
+main at 6d1e698 (the lead's run at load 6.1-6.2). After: this branch rebased on the
+discover package (c5e8391), at load 2.1-2.7 (uptime 2.7, 2.7, 3.6)::
 
-=============  ========================================  ========================================
-               before (main 6d1e698, load 6.1-6.2)       after (issue 17, load 5.2-7.9)
--------------  ----------------------------------------  ----------------------------------------
-stage          cold       warm       no change           cold       warm       no change
-=============  =========  =========  ==================  =========  =========  =================
-ingest         0.65       3.89       3.86                2.96       0.85       0.00
-embed          10.54      0.60       0.52                95.12      0.03       0.00
-discover       10.56      105.61     0.05                14.69      21.58      0.00
-train          17.60      109.38     7.83                43.30      41.94      0.00
-label          14.04      65.80      0.13                26.93      30.16      0.00
-agree          3.26       14.22      0.00                7.01       7.23       0.00
-stats          16.29      67.93      0.00                19.43      18.88      0.00
-report         38.23      45.09      0.00                5.61       4.36       0.00
-total          111.27     413.22     12.98               215.77     125.45     0.23
-wall (proc)    124.49     433.63     19.44               223.72     130.57     2.66
-=============  =========  =========  ==================  =========  =========  =================
+    stage         before: cold     warm  no change     after: cold     warm  no change
+    ingest                0.65     3.89       3.86            0.62     0.54       0.00
+    embed                10.54     0.60       0.52           58.08     0.01       0.00
+    discover             10.56   105.61       0.05           10.69    13.23       0.00
+    train                17.60   109.38       7.83           27.53    28.14       0.00
+    label                14.04    65.80       0.13           20.91    20.95       0.00
+    agree                 3.26    14.22       0.00            4.96     4.75       0.00
+    stats                16.29    67.93       0.00           11.60    12.06       0.00
+    report               38.23    45.09       0.00            3.16     3.12       0.00
+    total               111.27   413.22      12.98          137.75    83.08       0.14
+    wall (proc)         124.49   433.63      19.44          142.62    87.18       3.30
 
-After: no change / warm = 0.020 (before 0.031 of a much slower warm run); no change = 1.9x
-starting Python with pandas (1.41 s at that load). The no-change target (3 s) is met at
-load 5; the warm target (30 s) is not met at load 6.7: what remains is mostly the
+After: no change / warm = 0.038; no change = 4.8x starting Python and importing pandas
+(0.69 s). Earlier, at load 5-8 (before the rebase): warm 130.6 s, no change 2.66 s.
+Targets: the no-change run (3 s) is met at load 5 before the rebase and missed by 0.3 s at
+load 2.7 after it: the project schema now imports scikit-learn (DiscoverSettings derives
+from discover's CandidateClusterer, a scikit-learn estimator; 1.4 s at load 1.5), the rest
+is Python, pandas and typer. The warm run (30 s) is not met: what remains is mostly the
 classifier (train: the final model and its grouped cross-validation; label: one held-out
 model per coded transcript, on the same leave-one-transcript-out splits as the
 evaluation's folds here: 4 transcripts, 5 folds), the UMAP and spaCy imports in discover,
 and drawing 34 figures (each drawn once, PNG and SVG from one layout; the report scales
-the PNG).
+the PNG). The cold embed time varies with the embedding batching of main (and the load).
 """
 
 from __future__ import annotations
