@@ -75,6 +75,43 @@ def test_rerun_reuses_stages_and_changes_nothing(demo_dir):
     assert _digests(demo_dir) == before
 
 
+def test_issue17_a_no_change_rerun_loads_no_model_and_imports_nothing_heavy(demo_dir):
+    # Issue 17: a re-run with nothing changed took 18 s, most of it loading the reused
+    # classifier (and importing scikit-learn, torch...). Now the run's key is checked
+    # first: no stage is entered. A fresh process, as a user runs it. (scikit-learn and
+    # scipy are imported anyway, by the project schema: DiscoverSettings is derived from
+    # discover's CandidateClusterer, a scikit-learn estimator.)
+    import sys
+
+    probe = ("import sys\nfrom themeassist.cli import main\ntry:\n    main()\n"
+             "except SystemExit as e:\n    code = e.code\n"
+             "heavy = sorted(m for m in ('torch', 'sentence_transformers', 'matplotlib', "
+             "'umap', 'spacy', 'bertopic', 'PIL') if m in sys.modules)\n"
+             "print('EXIT', code, 'HEAVY', heavy)")
+    before = _digests(demo_dir)
+    res = subprocess.run([sys.executable, "-c", probe, "demo", "--out", str(demo_dir)],
+                         capture_output=True, text=True, timeout=300)
+    assert "EXIT 0 HEAVY []" in res.stdout, res.stdout + res.stderr[-2000:]
+    for stage in ("ingest", "embed", "discover", "train", "label", "agree", "stats",
+                  "report"):
+        assert f"{stage}: reused" in res.stdout, stage
+    assert _digests(demo_dir) == before
+
+
+def test_report_embeds_the_figures_the_stages_wrote(demo_dir):
+    # Issue 17: the report drew every figure a second time; it now embeds each stage's
+    # own file, scaled to screen resolution: the same picture, from the same draw.
+    import base64
+
+    from themeassist import io
+
+    page = (demo_dir / "report.html").read_text(encoding="utf-8")
+    shown = [base64.b64decode(b) for b in re.findall(r'data:image/png;base64,([^"]+)', page)]
+    written = {io.scaled_png(p.read_bytes(), 110) for p in demo_dir.rglob("*.png")}
+    assert len(shown) >= 8
+    assert all(b in written for b in shown)
+
+
 def test_report_is_self_contained(demo_dir):
     page = (demo_dir / "report.html").read_text(encoding="utf-8")
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)

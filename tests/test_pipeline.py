@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from themeassist import agree, classify, config, pipeline, tables
+from themeassist import agree, classify, config, pipeline, stats, tables
 from themeassist.cli import app
 
 DIM = 16
@@ -76,6 +76,7 @@ SECTIONS = {  # section -> (arguments function, the core's parameters)
               set(inspect.signature(classify.train_model).parameters)
               | set(classify.DEFAULT_SETTINGS)),
     "agree": (pipeline.agree_arguments, set(inspect.signature(agree.agreement_report).parameters)),
+    "stats": (pipeline.stats_arguments, set(inspect.signature(stats.run).parameters)),
 }
 #: Keys a stage consumes itself rather than passing to its core.
 CONSUMED_BY_THE_STAGE = {"train.embedding"}
@@ -149,6 +150,67 @@ def test_issue17_every_train_setting_reaches_the_labeller(world, monkeypatch):
             classify.train_model(seg, human[human["coder"] == "A"], book, emb,
                                  codebook_embeddings=cbe, **args)
         assert seen[name] == value, name
+
+
+@pytest.mark.parametrize("section, core, data, renamed", [
+    ("agree", agree.agreement_report, config._AGREE_DATA, {"bootstrap": "n_boot"}),
+    ("stats", stats.run, config._STATS_DATA, {}),
+])
+def test_issue17_agree_and_stats_settings_are_derived_from_their_cores(section, core, data,
+                                                                       renamed):
+    # One definition: a section's keys, defaults and choices are its core's parameters.
+    params = inspect.signature(core).parameters
+    fields = type(getattr(config.Project(), section)).model_fields
+    assert {renamed.get(k, k) for k in fields} == set(params) - set(data)
+    for name, field in fields.items():
+        if name != "seed":
+            assert field.default == params[renamed.get(name, name)].default, name
+    if section == "agree":
+        assert set(fields["level"].annotation.__args__) == set(agree.LEVELS)
+
+
+def test_issue17_the_agree_and_stats_stages_pass_every_setting(world, tmp_path, monkeypatch):
+    # What the stages hand their cores, key by key, from a project file that changes each
+    # agree and stats setting from its default.
+    seg, human, book, emb, cbe = world
+    project = config.Project.model_validate({
+        "agree": {"level": "code", "coded_only": True, "bootstrap": 7, "seed": 5,
+                  "cluster": "transcript"},
+        "stats": {"dedup_scope": "transcript", "n_subthemes": 3, "n_quotes": 1,
+                  "exclude_review": True}})
+    seen = {"agree": [], "stats": [], "data": []}
+    real_report, real_data, real_run = agree.agreement_report, agree.reliability_data, stats.run
+
+    def report(data, **kw):
+        seen["agree"].append(kw)
+        return real_report(data, **kw)
+
+    def data(codings, segments=None, level="theme", coded_only=False, coders=None):
+        if not isinstance(codings, agree.ReliabilityData):  # the stage's call
+            seen["data"].append({"level": level, "coded_only": coded_only})
+        return real_data(codings, segments, level, coded_only, coders)
+
+    def run(codings, codebook, segments, dedup_scope, **kw):
+        seen["stats"].append({"dedup_scope": dedup_scope, **kw})
+        return real_run(codings, codebook, segments, dedup_scope, **kw)
+
+    monkeypatch.setattr(agree, "agreement_report", report)
+    monkeypatch.setattr(agree, "reliability_data", data)
+    monkeypatch.setattr(stats, "run", run)
+    machine = human[human["coder"] == "A"].assign(coder="model:x@1", confidence=0.9,
+                                                  needs_review=False)
+    result = pipeline.RunResult(out=tmp_path, human_coders=["A", "B"],
+                                labels=pipeline.Labelled(machine, []))
+    pipeline._agree_stage(project, tmp_path, seg, book, human, result, None)
+    pipeline._stats_stage(project, tmp_path, seg, book, human, result)
+    assert seen["agree"] and all(
+        kw["n_boot"] == 7 and kw["seed"] == 5 and kw["cluster"] == "transcript"
+        for kw in seen["agree"])
+    assert seen["data"] and all(d == {"level": "code", "coded_only": True}
+                                for d in seen["data"])
+    assert seen["stats"] and all(kw == {"dedup_scope": "transcript", "n_subthemes": 3,
+                                        "n_quotes": 1, "exclude_review": True}
+                                 for kw in seen["stats"])
 
 
 def test_issue17_the_discover_stage_passes_every_setting(world, tmp_path, monkeypatch):

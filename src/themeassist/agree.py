@@ -75,6 +75,7 @@ import logging
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -1314,8 +1315,9 @@ def _chance_agreement(e: _Encoded) -> float:
 
 def agreement_report(codings: pd.DataFrame | ReliabilityData,
                      segments: pd.DataFrame | None = None, *,
-                     level: str = "theme", coded_only: bool = False, n_boot: int = 1000,
-                     seed: int = 0, cluster: str | None = None,
+                     level: Literal["theme", "code", "valence"] = "theme",
+                     coded_only: bool = False, n_boot: int = 1000, seed: int = 0,
+                     cluster: Literal["none", "transcript"] | None = "none",
                      categories: Sequence[str] | None = None,
                      coders: Sequence[str] | None = None) -> dict:
     """Every coefficient, with bootstrap intervals and a per-code table, as ``agreement.json``.

@@ -89,22 +89,25 @@ _DISCOVER_DATA = ("segments", "embeddings", "codebook", "codebook_embeddings")
 
 
 def _settings_of(func, data: tuple[str, ...], fields: dict[str, dict], name: str,
-                 doc: str, parts: tuple[type, ...] = ()) -> type[_Section]:
+                 doc: str, parts: tuple[type, ...] = (),
+                 rename: dict[str, str] | None = None) -> type[_Section]:
     """A settings section whose fields are ``func``'s keyword parameters (minus ``data``).
 
     Each field has the parameter's name, type and default; ``fields`` adds constraints and
-    help. ``parts`` are the estimators ``func`` builds from its parameters (discover's
-    :class:`~themeassist.discover.CandidateClusterer`): a parameter of a part takes its
-    type and default from the part, which defines it, and ``func`` must take it with the
-    same default, or the setting would not reach the part (TypeError at import).
-    ``seed`` becomes optional: null = the project's run-level seed
-    (:meth:`Project.seed_of`).
+    help (and may narrow the type: ``annotation``). ``parts`` are the estimators ``func``
+    builds from its parameters (discover's :class:`~themeassist.discover.CandidateClusterer`):
+    a parameter of a part takes its type and default from the part, which defines it, and
+    ``func`` must take it with the same default, or the setting would not reach the part
+    (TypeError at import). ``rename`` maps a parameter to the setting's name where they
+    differ (``n_boot`` -> ``bootstrap``). ``seed`` becomes optional: null = the project's
+    run-level seed (:meth:`Project.seed_of`).
     """
     import inspect
     import typing
 
     from pydantic import create_model
 
+    rename = rename or {}
     # (a method such as an estimator's ``__init__``: its ``self`` is no setting)
     params = {k: v for k, v in inspect.signature(func).parameters.items() if k != "self"}
     hints = typing.get_type_hints(func)
@@ -120,15 +123,31 @@ def _settings_of(func, data: tuple[str, ...], fields: dict[str, dict], name: str
     for pname in params:
         if pname in data:
             continue
+        setting = rename.get(pname, pname)
         if pname == "seed":
-            spec[pname] = (int | None, Field(None, description="null = the project's seed."))
+            spec[setting] = (int | None, Field(None, description="null = the project's seed."))
             continue
         annotation, default = defined[pname]
-        spec[pname] = (annotation, Field(default, **fields.get(pname, {})))
+        extra = dict(fields.get(setting, {}))
+        annotation = extra.pop("annotation", annotation)
+        spec[setting] = (annotation, Field(default, **extra))
     unknown = set(fields) - set(spec)
     if unknown:  # a constraint for a parameter the function no longer has
         raise TypeError(f"{name}: no parameter(s) {sorted(unknown)} in {func.__name__}()")
-    return create_model(name, __base__=_Section, __doc__=doc, **spec)
+    model = create_model(name, __base__=_Section, __doc__=doc, **spec)
+    _CORE_PARAMETERS[model] = {rename.get(p, p): p for p in inspect.signature(func).parameters
+                               if p not in data}
+    return model
+
+
+#: Derived section -> {setting name: the core's parameter name}.
+_CORE_PARAMETERS: dict[type, dict[str, str]] = {}
+
+
+def core_arguments(section: _Section) -> dict:
+    """A derived section's settings as keyword arguments of its core (parameter names)."""
+    names = _CORE_PARAMETERS[type(section)]
+    return {names[k]: v for k, v in section.model_dump(mode="json").items()}
 
 
 def _discover_settings() -> type[_Section]:
@@ -196,17 +215,51 @@ class LabelSettings(_Section):
     chunk_size: int = Field(2048, ge=1)
 
 
-class AgreeSettings(_Section):
-    level: Literal["theme", "code", "valence"] = "theme"
-    coded_only: bool = False
-    bootstrap: int = Field(1000, ge=0)
-    #: Seed of the bootstrap resampling; null = the project's seed.
-    seed: int | None = None
-    cluster: Literal["none", "transcript"] = "none"
+#: Constraints and help of :func:`themeassist.agree.agreement_report`'s parameters (the
+#: agree stage's core), as project settings; names, types and defaults come from it.
+_AGREE_FIELDS: dict[str, dict] = {
+    "level": dict(description="What a category is: theme, code (theme, valence, subtheme) "
+                              "or valence."),
+    "coded_only": dict(description="Only segments that at least one coder coded."),
+    "bootstrap": dict(ge=0, description="Bootstrap resamples for the confidence intervals "
+                                        "(0 = none)."),
+    "cluster": dict(annotation=Literal["none", "transcript"],
+                    description="Resample segments (none) or whole transcripts (transcript)."),
+}
+#: Parameters of ``agreement_report`` that are data (``categories``: the codebook's).
+_AGREE_DATA = ("codings", "segments", "categories", "coders")
 
 
-class StatsSettings(_Section):
-    dedup_scope: Literal["question", "transcript", "none"] = "question"
+def _agree_settings() -> type[_Section]:
+    from themeassist.agree import agreement_report
+
+    return _settings_of(agreement_report, _AGREE_DATA, _AGREE_FIELDS, "AgreeSettings",
+                        "Settings of :func:`themeassist.agree.agreement_report` (derived "
+                        "from it).", rename={"n_boot": "bootstrap"})
+
+
+AgreeSettings = _agree_settings()
+
+#: Constraints and help of :func:`themeassist.stats.run`'s parameters (the stats stage's
+#: core), as project settings; names, types and defaults come from it.
+_STATS_FIELDS: dict[str, dict] = {
+    "dedup_scope": dict(description="De-duplicate a participant's repeated code per "
+                                    "question, per transcript, or not at all."),
+    "n_subthemes": dict(ge=1, description="Subthemes per selected theme in the 50% tables."),
+    "n_quotes": dict(ge=0, description="Example quotations per subtheme in the 50% tables."),
+    "exclude_review": dict(description="Leave out machine codes marked needs_review."),
+}
+_STATS_DATA = ("codings", "codebook", "segments")
+
+
+def _stats_settings() -> type[_Section]:
+    from themeassist.stats import run
+
+    return _settings_of(run, _STATS_DATA, _STATS_FIELDS, "StatsSettings",
+                        "Settings of :func:`themeassist.stats.run` (derived from it).")
+
+
+StatsSettings = _stats_settings()
 
 
 class ReviewSettings(_Section):

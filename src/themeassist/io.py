@@ -446,21 +446,63 @@ def _xlsx_bytes(df: pd.DataFrame) -> bytes:
     return buf.getvalue()
 
 
+def _saving_rc() -> dict[str, Any]:
+    from themeassist.report.style import RC
+
+    # Tick labels can be made while saving: draw them literally too (no mathtext).
+    return {k: v for k, v in RC.items() if k.startswith(("svg.", "savefig.", "text."))}
+
+
+def freeze_layout(fig) -> None:
+    """Lay a figure out once (its layout engine) and keep that layout for every save.
+
+    Each ``savefig`` of a figure with a layout engine draws it twice: once to lay it out,
+    once to render. Saved as PNG and SVG (and scaled for the report), a figure is laid out
+    once instead of once per file (issue 17); the layout is in figure coordinates, the same
+    at every resolution.
+    """
+    import matplotlib.pyplot as plt
+
+    if fig.get_layout_engine() is None:
+        return
+    with plt.rc_context(_saving_rc()):
+        fig.draw_without_rendering()
+    # None, not "none": a placeholder engine would still make savefig lay the figure out.
+    fig.set_layout_engine(None)
+
+
 def figure_bytes(fig, fmt: str, dpi: float | None = None) -> bytes:
     """A figure's PNG or SVG bytes, without a creation date, so reruns are byte-identical."""
     import io as _io
 
     import matplotlib.pyplot as plt
 
-    from themeassist.report.style import RC
-
     buf = _io.BytesIO()
     metadata = {"Date": None} if fmt == "svg" else {"Software": None} if fmt == "png" else {}
-    # Tick labels can be made while saving: draw them literally too (no mathtext).
-    with plt.rc_context({k: v for k, v in RC.items()
-                         if k.startswith(("svg.", "savefig.", "text."))}):
+    with plt.rc_context(_saving_rc()):
         fig.savefig(buf, format=fmt, metadata=metadata, **({"dpi": dpi} if dpi else {}))
     plt.close(fig)
+    return buf.getvalue()
+
+
+def scaled_png(png: bytes, dpi: float, saved_dpi: float | None = None) -> bytes:
+    """A PNG written by :meth:`OutputDir.figure` (at ``savefig.dpi``), resampled to ``dpi``.
+
+    The report embeds its figures at screen resolution: scaling the print-quality file a
+    stage wrote costs a few milliseconds where drawing the figure again costs a second.
+    """
+    import io as _io
+
+    from PIL import Image
+
+    from themeassist.report.style import RC
+
+    saved = float(saved_dpi or RC["savefig.dpi"])
+    with Image.open(_io.BytesIO(png)) as im:
+        size = (max(1, round(im.width * dpi / saved)), max(1, round(im.height * dpi / saved)))
+        small = im.convert("RGBA").resize(size, Image.Resampling.LANCZOS)
+    buf = _io.BytesIO()
+    small.save(buf, format="PNG", dpi=(dpi, dpi))
     return buf.getvalue()
 
 
@@ -590,7 +632,9 @@ class OutputDir:
         return self.text(json_dumps(obj), name)
 
     def figure(self, fig, stem: str, formats: Iterable[str] = ("png", "svg")) -> list[Path]:
-        """Save a matplotlib figure as ``stem.png`` and ``stem.svg`` and close it."""
+        """Save a matplotlib figure as ``stem.png`` and ``stem.svg`` and close it (laid
+        out once for both, :func:`freeze_layout`)."""
+        freeze_layout(fig)
         return [self.bytes(figure_bytes(fig, fmt), f"{stem}.{fmt}") for fmt in formats]
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -768,6 +812,35 @@ def stats_folder_name(coder: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", str(coder)).strip("-.") or "coder"
 
 
+def stats_folders(coders: Iterable[str]) -> dict[str, str]:
+    """Each coder's folder of the stats outputs: ``""`` for one coder, else a safe name
+    unique without regard to case (:func:`stats_folder_name`, then ``-2``, ``-3``...).
+
+    Examples
+    --------
+    >>> stats_folders(["A", "a", "model:x@1"])
+    {'A': 'A', 'a': 'a-2', 'model:x@1': 'model-x-1'}
+    """
+    coders = list(coders)
+    folders: dict[str, str] = {}
+    for coder in coders:
+        if len(coders) == 1:
+            folders[coder] = ""
+            continue
+        base, k = stats_folder_name(coder), 2
+        name = base
+        while name.casefold() in {f.casefold() for f in folders.values()}:
+            name, k = f"{base}-{k}", k + 1
+        folders[coder] = name
+    return folders
+
+
+def stats_figure(coder_folder: str, name: str) -> str:
+    """Where :func:`stats_outputs` puts a figure (without suffix), relative to its folder:
+    ``theme_frequency``, ``question_<q>`` or (``coder_folder=""``) ``comparison_counts``."""
+    return (f"{coder_folder}/" if coder_folder else "") + f"figures/{name}"
+
+
 def stats_outputs(results: Mapping[str, Any], comparison: Mapping[str, Any] | None = None, *,
                   figures: bool = True, prefix: str = "") -> tuple[list[str], list]:
     """The files of ``themeassist stats`` for :func:`themeassist.stats.run` results.
@@ -800,16 +873,7 @@ def stats_outputs(results: Mapping[str, Any], comparison: Mapping[str, Any] | No
         names.append(name)
         writers.append(lambda st: st.json(obj, name))
 
-    folders: dict[str, str] = {}
-    for coder in results:
-        if len(results) == 1:
-            folders[coder] = ""
-            continue
-        base, k = stats_folder_name(coder), 2
-        name = base
-        while name.casefold() in {f.casefold() for f in folders.values()}:
-            name, k = f"{base}-{k}", k + 1
-        folders[coder] = name
+    folders = stats_folders(results)
     for coder, folder in folders.items():
         r = results[coder]
         p = prefix + (f"{folder}/" if folder else "")
@@ -818,7 +882,7 @@ def stats_outputs(results: Mapping[str, Any], comparison: Mapping[str, Any] | No
         table(r.appendix, f"{p}appendix")
         title = f"Codes per theme ({coder})" if len(results) > 1 else "Codes per theme"
         figure(lambda r=r, title=title: figs.theme_frequency(r.theme_counts, r.summary, title),
-               f"{p}figures/theme_frequency")
+               prefix + stats_figure(folder, "theme_frequency"))
         if r.per_question is not None:
             table(r.per_question, f"{p}per_question")
             names.append(f"{p}group_shares.csv")
@@ -829,8 +893,9 @@ def stats_outputs(results: Mapping[str, Any], comparison: Mapping[str, Any] | No
                 quote_segments=["; ".join(s) for s in ts["quote_segments"]])
             table(top, f"{p}top_subthemes")
             for q in r.selected:
-                figure(lambda r=r, q=q: figs.question_shares(r.per_question, q),
-                       f"{p}figures/question_{stats_folder_name(q)}")
+                figure(lambda r=r, q=q, c=coder if len(results) > 1 else None:
+                       figs.question_shares(r.per_question, q, coder=c),
+                       prefix + stats_figure(folder, f"question_{stats_folder_name(q)}"))
     if comparison is not None:
         table(comparison["counts"], f"{prefix}comparison")
         if comparison["selected"] is not None:
@@ -840,7 +905,7 @@ def stats_outputs(results: Mapping[str, Any], comparison: Mapping[str, Any] | No
             "folders": {c: folders[c] for c in results}}, f"{prefix}comparison.json")
         figure(lambda: figs.compare_counts(comparison["counts"], comparison["coders"],
                                            "Codes per theme by coder"),
-               f"{prefix}figures/comparison_counts")
+               prefix + stats_figure("", "comparison_counts"))
     return names, writers
 
 
@@ -885,8 +950,6 @@ def write_agreement(staged: OutputDir, report: Mapping[str, Any],
         corner = f"{confusion.index.name} \\ {confusion.columns.name}"
         staged.table(confusion.reset_index().rename(columns={confusion.index.name: corner}),
                      "confusion.csv")
-        staged.figure(agree_figures.confusion_heatmap(
-            confusion, title=f"{confusion.index.name} vs {confusion.columns.name} "
-                             f"({report['level']})"), "confusion")
+        staged.figure(agree_figures.confusion_figure(confusion, report), "confusion")
     if disagreements is not None:
         staged.table(disagreements, "disagreements.csv")

@@ -476,6 +476,31 @@ def _f(v) -> str:
     return "n/a" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.3f}"
 
 
+#: The files :func:`write_model` adds to :data:`FILES` for a model with an evaluation.
+EVALUATION_FILES = ("evaluation_predictions.csv", "coverage_agreement.png",
+                    "coverage_agreement.svg", "reliability.png", "reliability.svg")
+
+
+def write_model(staged: io.OutputDir, model: CodebookLabeller, *, evaluation: bool = True) -> None:
+    """Write a trained model's folder into a staged output folder (``train`` and ``run``).
+
+    The model's :data:`FILES`; with its cross-validated evaluation (and ``evaluation``)
+    also :data:`EVALUATION_FILES`: the held-out predictions and the coverage-agreement
+    (marking the model's review threshold) and reliability figures.
+    """
+    for name, data in model_files(model).items():
+        staged.bytes(data, name)
+    ev = model.evaluation_ or {}
+    if not (evaluation and ev):
+        return
+    from themeassist.report import classify_figures as figs
+
+    if ev.get("predictions") is not None:
+        staged.table(ev["predictions"], "evaluation_predictions.csv")
+    staged.figure(figs.coverage_agreement_figure(ev, model.threshold_), "coverage_agreement")
+    staged.figure(figs.reliability_figure(ev), "reliability")
+
+
 def save_model(model: CodebookLabeller, dir: str | Path, force: bool = False) -> list[Path]:
     """Write ``model`` to the folder ``dir`` (atomically); refuse to overwrite without ``force``.
 

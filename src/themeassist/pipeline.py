@@ -4,7 +4,9 @@ An edge module, like :mod:`themeassist.io`: it reads a project's inputs, calls t
 cores stage by stage, and writes every output. Stages whose inputs are missing are skipped
 with a message (no human coding: a zero-shot model and no agreement). Re-runs reuse the
 embedding cache and every stage whose inputs and settings are unchanged (a stage key =
-hash of its inputs, settings and upstream keys, kept in ``.stages.json``).
+hash of its inputs, settings and upstream keys, kept in ``.stages.json``). A completed run
+seals the folder (:class:`StageCache`): a re-run whose input files, settings and code are
+those of the seal, and whose outputs are as that run left them, enters no stage at all.
 
 Output layout (``DIR``):
 
@@ -31,7 +33,7 @@ from typing import Any
 import pandas as pd
 
 from themeassist import io, ownership, tables
-from themeassist.config import Project, load_project, load_questions
+from themeassist.config import Project, core_arguments, load_project, load_questions
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +99,12 @@ class Statistics:
 
 @dataclass
 class RunResult:
-    """What a run produced: per-stage messages and timings, and each stage's typed result."""
+    """What a run produced: per-stage messages and timings, and each stage's typed result.
+
+    A no-change re-run (a sealed folder, :meth:`StageCache.sealed`) enters no stage: its
+    typed results stay None and every stage's message starts with ``reused:``; the outputs
+    in ``out`` are those of the run that sealed it.
+    """
 
     out: Path
     stages: dict[str, str] = field(default_factory=dict)  # stage -> "ran" | "reused" | "skipped: why"
@@ -129,15 +136,56 @@ def _key(*parts: Any) -> str:
 
 
 # --------------------------------------------------------------------------- stage cache
+#: The stages after ingest, in order (each reused or run; a sealed run reuses them all).
+SEALED_STAGES = ("embed", "discover", "train", "label", "agree", "stats", "report")
+#: What those stages write under the output folder (files and folders).
+STAGE_OUTPUTS = ("segments.csv", "ingest_summary.csv", "discover", "model", "machine.csv",
+                 "labels.json", "agreement", "stats", "report.html")
+
+
+def code_digest() -> str:
+    """A digest of themeassist's own source and data files: a run key changes with them.
+
+    The stage keys name the methods that changed (``classify.METHOD``, ...) and need those
+    modules imported; a whole-run key takes the code itself, so that checking it imports
+    nothing heavy (a few milliseconds to hash the package).
+    """
+    root = Path(__file__).parent
+    h = hashlib.sha256()
+    for path in sorted([*root.rglob("*.py"), *(p for p in (root / "data").rglob("*")
+                                               if p.is_file())]):
+        h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _run_key(project: Project, codings_paths: list[Path], decided_paths: list[Path],
+             embedding_model: str, bootstrap: int | None) -> str:
+    """The key of a whole run: every input file's bytes, every setting, the code."""
+    files = (project.transcript_paths() if not project.segments else
+             [project.resolve(project.segments)])
+    files += [project.resolve(project.codebook) if project.codebook
+              else io.data_path("codebooks", "reference_codebook.csv")]
+    if isinstance(project.questions, str):
+        files.append(project.resolve(project.questions))
+    files += [*codings_paths, *decided_paths]
+    digests = [[str(f), io.file_sha256(f)] for f in files]
+    return _key("run", digests, project.model_dump(mode="json", exclude={"base_dir"}),
+                embedding_model, bootstrap, code_digest())
+
+
 class StageCache:
     """Remembers each stage's key in ``DIR/.stages.json`` so unchanged stages are reused.
 
     With the key, the stage's one-line summary, so that a reusing run says what it reused.
+    A run that completes *seals* the folder (:meth:`seal`): the run's key (inputs, every
+    setting, the code), every stage key and the size and modification time of every
+    stage output. A re-run whose seal holds enters no stage at all (:meth:`sealed`).
     """
 
     FILE = ".stages.json"
 
     def __init__(self, out: Path):
+        self.out = out
         self.path = out / self.FILE
         try:
             raw = json.loads(self.path.read_text(encoding="utf-8"))
@@ -155,8 +203,41 @@ class StageCache:
         self.keys[stage] = key
         if note is not None:
             self.notes[stage] = note
+        self._save()
+
+    def _save(self) -> None:
         io.atomic_write_text(self.path, io.json_dumps({**self.keys, "_notes": self.notes}),
                              force=True)
+
+    def _outputs(self) -> dict[str, list[int]]:
+        """Size and modification time (ns) of every file the stages wrote."""
+        found: dict[str, list[int]] = {}
+        for name in STAGE_OUTPUTS:
+            top = self.out / name
+            files = [top] if top.is_file() else sorted(top.rglob("*")) if top.is_dir() else []
+            for f in files:
+                st = f.stat()
+                if not f.is_dir():
+                    found[f.relative_to(self.out).as_posix()] = [st.st_size, st.st_mtime_ns]
+        return found
+
+    def _seal(self, run_key: str) -> str:
+        stages = {k: v for k, v in self.keys.items() if k != "run"}
+        return _key("seal", run_key, stages, self._outputs())
+
+    def seal(self, run_key: str) -> None:
+        """Vouch that the folder holds the complete outputs of the run ``run_key``."""
+        self.keys["run"] = self._seal(run_key)
+        self._save()
+
+    def sealed(self, run_key: str) -> bool:
+        """True when the last complete run had key ``run_key`` and no stage key or output
+        has changed since (a deleted, added or edited output breaks the seal)."""
+        seal = self.keys.get("run")
+        try:
+            return seal is not None and seal == self._seal(run_key)
+        except OSError:
+            return False
 
 
 def _write_dir(out: Path, writer: Callable[[io.OutputDir], None]) -> list[Path]:
@@ -205,8 +286,32 @@ def run_project(project: Project, out: Path | None = None, *, force: bool = Fals
                 self_inner.t = time.perf_counter()
 
             def __exit__(self_inner, *exc):
-                result.timings[stage] = round(time.perf_counter() - self_inner.t, 3)
+                took = time.perf_counter() - self_inner.t
+                result.timings[stage] = round(result.timings.get(stage, 0.0) + took, 3)
         return _T()
+
+    # 0. a no-change re-run ----------------------------------------------------------------
+    # The same input files (by content), every setting, the embedding model and the code
+    # as the run that sealed this folder, whose outputs are as it left them: no stage is
+    # entered, so nothing is parsed, embedded or loaded and nothing heavy is imported
+    # (issue 17). Otherwise every stage checks its own key below.
+    from themeassist.embed import Embedder, default_cache_path, resolve_model
+
+    codings_paths = [project.resolve(c) for c in project.codings]
+    decided_paths = decisions_files(project, codings_paths)
+    result.embedding_model = resolve_model(str(project.embedding.model)).model_id
+    run_key = _run_key(project, codings_paths, decided_paths, result.embedding_model,
+                       bootstrap)
+    if cache.sealed(run_key):
+        for stage in ("ingest", *SEALED_STAGES):
+            note = cache.notes.get(stage, "")
+            result.stages[stage] = "reused: " + note.removeprefix("reused ")
+            result.timings[stage] = 0.0
+            say(f"{stage}: {result.stages[stage]}")
+        result.timings["total"] = round(time.perf_counter() - started_all, 3)
+        _write_run_manifest(project, out, claim, result, codings_paths, decided_paths,
+                            cache.notes.get("model"))
+        return result
 
     # 1. ingest ---------------------------------------------------------------------------
     with timed("ingest"):
@@ -216,36 +321,38 @@ def run_project(project: Project, out: Path | None = None, *, force: bool = Fals
     result.stages["ingest"] = "ran"
     result.segments, result.ingest_summary = segments, summary
     participants = segments[segments["role"] != "facilitator"]
-    say(f"ingest: {segments['transcript_id'].nunique()} transcripts, {len(segments)} segments "
-        f"({len(participants)} from participants)")
+    cache.notes["ingest"] = (f"{segments['transcript_id'].nunique()} transcripts, "
+                             f"{len(segments)} segments ({len(participants)} from participants)")
+    say(f"ingest: {cache.notes['ingest']}")
     for w in summary.attrs.get("warnings", []):
         say(f"ingest warning: {w}")
 
     # 2. codebook and human codings --------------------------------------------------------
     codebook = (io.read_codebook(project.resolve(project.codebook)) if project.codebook
                 else io.default_codebook())
-    codings_paths = [project.resolve(c) for c in project.codings]
     human = (io.read_codings(codings_paths, codebook, segments) if codings_paths
              else pd.DataFrame(columns=list(tables.CODING_REQUIRED)))
     human_coders = list(dict.fromkeys(human["coder"])) if len(human) else []
     result.codebook, result.human, result.human_coders = codebook, human, human_coders
-    decided_paths = decisions_files(project, codings_paths)
     result.decisions = (io.read_decisions(decided_paths, segments) if decided_paths else None)
 
     # 3. embeddings (cached on disk by model and text) ------------------------------------
-    from themeassist.embed import Embedder, default_cache_path
-
     with timed("embed"):
         cache_path = project.resolve(project.embedding.cache) if project.embedding.cache \
             else default_cache_path()
         embedder = Embedder(project.embedding.model, batch_size=project.embedding.batch_size,
                             cache=cache_path)
+    inputs_key = _key(io.frame_sha256(segments), io.frame_sha256(codebook),
+                      io.frame_sha256(human), embedder.model_id,
+                      None if result.decisions is None else io.frame_sha256(result.decisions))
+
+    with timed("embed"):
         vectors = embedder.embed(segments["text"].tolist())
         from themeassist.tables import codebook_texts
 
         book_vectors = embedder.embed(codebook_texts(codebook))
-    result.embedding_model = embedder.model_id
-    say(f"embed: {len(vectors)} segments with {embedder.model_id}")
+    embed_note = f"{len(vectors)} segments with {embedder.model_id}"
+    say(f"embed: {embed_note}")
     # The classifier may use the static draft-mode embedding (TrainSettings.embedding);
     # discovery always uses the sentence-transformer.
     train_embedder, train_vectors, train_book_vectors = embedder, vectors, book_vectors
@@ -257,15 +364,14 @@ def run_project(project: Project, out: Path | None = None, *, force: bool = Fals
         train_vectors = train_embedder.embed(segments["text"].tolist())
         train_book_vectors = train_embedder.embed(codebook_texts(codebook))
         say(f"embed: {len(vectors)} segments with {train_embedder.model_id} for the classifier")
-    inputs_key = _key(io.frame_sha256(segments), io.frame_sha256(codebook),
-                      io.frame_sha256(human), embedder.model_id,
-                      None if result.decisions is None else io.frame_sha256(result.decisions))
+    cache.notes["embed"] = embed_note
 
     # 4. discover ---------------------------------------------------------------------------
     with timed("discover"):
         result.stages["discover"] = _discover_stage(project, out, cache, inputs_key, segments,
                                                     vectors, codebook, book_vectors, result)
     say(f"discover: {result.stages['discover']}")
+    cache.notes["discover"] = result.stages["discover"]
 
     # 5. train, evaluate, label -------------------------------------------------------------
     with timed("train"):
@@ -273,11 +379,13 @@ def run_project(project: Project, out: Path | None = None, *, force: bool = Fals
                                               train_vectors, codebook, train_book_vectors, human,
                                               train_embedder, result)
     say(f"train: {result.stages['train']}")
+    cache.notes["train"] = result.stages["train"]
     with timed("label"):
         result.stages["label"] = _label_stage(project, out, cache, inputs_key, segments,
                                               train_vectors, codebook, train_book_vectors, human,
                                               result)
     say(f"label: {result.stages['label']}")
+    cache.notes["label"] = result.stages["label"]
 
     # 6-8. agreement, statistics, report -------------------------------------------------
     # Keyed on the human and machine codings and their settings; the report also on every
@@ -288,8 +396,7 @@ def run_project(project: Project, out: Path | None = None, *, force: bool = Fals
     keys = {
         "agree": _key("agree", codings_key, agree_arguments(project, bootstrap),
                       _AGREE_VERSION),
-        "stats": _key("stats", codings_key, project.stats.model_dump(mode="json"),
-                      _STATS_VERSION),
+        "stats": _key("stats", codings_key, stats_arguments(project), _STATS_VERSION),
     }
     keys["report"] = _key("report", keys["agree"], keys["stats"],
                           *(cache.keys.get(s) for s in ("discover", "train", "label")),
@@ -322,6 +429,15 @@ def run_project(project: Project, out: Path | None = None, *, force: bool = Fals
         say(f"report: {out / 'report.html'}")
 
     result.timings["total"] = round(time.perf_counter() - started_all, 3)
+    model_name = result.model.name_ if result.model is not None else None
+    cache.notes["model"] = model_name
+    cache.seal(run_key)
+    _write_run_manifest(project, out, claim, result, codings_paths, decided_paths, model_name)
+    return result
+
+
+def _write_run_manifest(project, out, claim, result, codings_paths, decided_paths,
+                        model_name) -> None:
     inputs = {"transcripts": project.transcript_paths() if not project.segments else [],
               "segments": project.resolve(project.segments),
               "codebook": project.resolve(project.codebook),
@@ -337,16 +453,14 @@ def run_project(project: Project, out: Path | None = None, *, force: bool = Fals
         settings=project.model_dump(mode="json", exclude={"base_dir"}),
         outputs=[], timings=result.timings,
         extra={"project": project.name, "stages": result.stages, "files": written,
-               "embedding_model": embedder.model_id,
-               "model": result.model.name_ if result.model is not None else None,
+               "embedding_model": result.embedding_model, "model": model_name,
                "methods": _methods()}),
         out / "manifest.json", force=True)
-    return result
 
 
 #: Bump when the agree or stats stage writes other files for the same inputs.
 _AGREE_VERSION = "agree-stage.v1"
-_STATS_VERSION = "stats-stage.v1"
+_STATS_VERSION = "stats-stage.v2"  # v2: question figures name the coder
 
 
 def _report_version() -> str:
@@ -376,12 +490,21 @@ def train_arguments(project: Project) -> dict[str, Any]:
 
 
 def agree_arguments(project: Project, bootstrap: int | None = None) -> dict[str, Any]:
-    """Keyword arguments of :func:`themeassist.agree.agreement_report` from ``agree``."""
-    a = project.agree
-    return {"level": a.level, "coded_only": a.coded_only,
-            "n_boot": a.bootstrap if bootstrap is None else int(bootstrap),
-            "seed": project.seed_of("agree"),
-            "cluster": None if a.cluster == "none" else a.cluster}
+    """Keyword arguments of :func:`themeassist.agree.agreement_report` from ``agree``.
+
+    Every agree setting, under its parameter's name (``AgreeSettings`` is derived from
+    ``agreement_report``); ``bootstrap`` overrides ``agree.bootstrap``.
+    """
+    args = {**core_arguments(project.agree), "seed": project.seed_of("agree")}
+    if bootstrap is not None:
+        args["n_boot"] = int(bootstrap)
+    return args
+
+
+def stats_arguments(project: Project) -> dict[str, Any]:
+    """Keyword arguments of :func:`themeassist.stats.run` from ``stats``: every setting
+    (``StatsSettings`` is derived from ``run``)."""
+    return core_arguments(project.stats)
 
 
 def _methods() -> dict[str, str]:
@@ -469,7 +592,6 @@ def _transcripts_of(codings: pd.DataFrame, segments: pd.DataFrame) -> pd.Series:
 def _train_stage(project, out, cache, inputs_key, segments, vectors, codebook, book_vectors,
                  human, embedder, result) -> str:
     from themeassist import classify, modelstore
-    from themeassist.report import classify_figures as figs
 
     primary = _primary_coder(human, segments)
     settings = {**train_arguments(project), "embedding": project.train.embedding}
@@ -493,16 +615,7 @@ def _train_stage(project, out, cache, inputs_key, segments, vectors, codebook, b
         embedding_source=getattr(embedder, "source", str(project.embedding.model)),
         evaluate=evaluate, decided=decided_by(result.decisions, primary), **args)
 
-    def write(st):
-        for name, data in modelstore.model_files(model).items():
-            st.bytes(data, name)
-        ev = model.evaluation_ or {}
-        if ev.get("predictions") is not None:
-            st.table(ev["predictions"], "evaluation_predictions.csv")
-        if ev:
-            st.figure(figs.coverage_agreement_figure(ev, model.threshold_), "coverage_agreement")
-            st.figure(figs.reliability_figure(ev), "reliability")
-    _write_dir(folder, write)
+    _write_dir(folder, lambda st: modelstore.write_model(st, model))
     cache.done("train", key)
     model = modelstore.load_model(folder)  # as a reusing run will see it
     result.training = Trained(model, primary)
@@ -714,8 +827,7 @@ def _stats_stage(project, out, segments, codebook, human, result) -> str:
 
     machine = result.machine
     everything = pd.concat([human, machine], ignore_index=True)
-    results = stats.run_all(everything, codebook, segments,
-                            dedup_scope=project.stats.dedup_scope)
+    results = stats.run_all(everything, codebook, segments, **stats_arguments(project))
     comparison = stats.compare(results) if len(results) >= 2 else None
     names, writers = io.stats_outputs(results, comparison)
 

@@ -34,7 +34,7 @@ from collections.abc import Iterator
 import logging
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -786,7 +786,7 @@ def run(
     codings: pd.DataFrame,
     codebook: pd.DataFrame,
     segments: pd.DataFrame | None = None,
-    dedup_scope: str = "question",
+    dedup_scope: Literal["question", "transcript", "none"] = "question",
     *,
     n_subthemes: int = 5,
     n_quotes: int = 2,

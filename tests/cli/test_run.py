@@ -68,3 +68,56 @@ discover:
     assert (out / "machine.csv").is_file() and (out / "report.html").is_file()
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "Not run: no human coding" in page
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    import hashlib
+
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name not in ("manifest.json", ".stages.json")}
+
+
+def test_issue17_a_rerun_reuses_what_did_not_change_and_reruns_what_did(tmp_path):
+    # A no-change re-run enters no stage (it neither embeds nor loads a model: no
+    # "embed: N segments" line); a changed setting re-runs its stage and those after it;
+    # a changed transcript re-runs everything from ingest on.
+    import shutil
+
+    fg = tmp_path / "fg01.txt"
+    shutil.copy(SAMPLE / "transcripts" / "fg01.txt", fg)
+    text = f"""
+name: rerun
+transcripts: [{fg}]
+questions: {SAMPLE / 'questions.yaml'}
+discover:
+  runs: 2
+"""
+    p = _project(tmp_path, text)
+    out = tmp_path / "out"
+
+    def run() -> str:
+        res = runner.invoke(app, ["run", str(p), "--out", str(out)])
+        assert res.exit_code == 0, res.output
+        return res.output
+
+    first = run()
+    assert "embed: " in first and "segments with" in first
+    before = _digests(out)
+    again = run()
+    for stage in ("ingest", "embed", "discover", "train", "label", "stats", "report"):
+        assert f"{stage}: reused" in again, (stage, again)
+    assert "segments with" not in again.split("embed: reused")[0]
+    assert _digests(out) == before
+
+    p.write_text(text + "stats:\n  dedup_scope: transcript\n", encoding="utf-8")
+    changed = run()
+    assert "discover: reused" in changed and "train: reused" in changed
+    assert "stats: reused" not in changed and "report: reused" not in changed
+    assert json.loads((out / "manifest.json").read_text())["settings"]["stats"][
+        "dedup_scope"] == "transcript"
+
+    fg.write_text(fg.read_text(encoding="utf-8").replace("funding", "money", 1),
+                  encoding="utf-8")
+    edited = run()
+    assert "ingest: reused" not in edited and "discover: reused" not in edited

@@ -20,8 +20,6 @@ from themeassist.cli._util import (
 
 #: Files train writes into MODEL_DIR besides the model itself (modelstore.FILES).
 EXTRA_OUTPUTS = ("manifest.json",)
-EVALUATION_OUTPUTS = ("evaluation_predictions.csv", "coverage_agreement.png",
-                      "coverage_agreement.svg", "reliability.png", "reliability.svg")
 
 
 @app.command("train")
@@ -92,7 +90,7 @@ def train_cli(
             raise ConfigError(f"--scope must be one of {', '.join(classify.SCOPES)}, got {scope!r}")
         started = time.perf_counter()
         planned = list(modelstore.FILES) + list(EXTRA_OUTPUTS) + (
-            list(EVALUATION_OUTPUTS) if evaluate else [])
+            list(modelstore.EVALUATION_FILES) if evaluate else [])
         io.OutputDir(out, force=force, planned=planned)  # refuse early, before any work
         segments = io.read_segments(corpus)
         book = io.read_codebook(codebook)
@@ -114,16 +112,8 @@ def train_cli(
         for w in caught:
             if issubclass(w.category, LittleDataWarning):
                 warn(str(w.message))
-        files = modelstore.model_files(model)
         with io.OutputDir(out, force=force, planned=planned) as staged:
-            for name, data in files.items():
-                staged.bytes(data, name)
-            if evaluate and model.evaluation_:
-                from themeassist.report import classify_figures as figs
-
-                staged.table(model.evaluation_["predictions"], "evaluation_predictions.csv")
-                staged.figure(figs.coverage_agreement_figure(model.evaluation_), "coverage_agreement")
-                staged.figure(figs.reliability_figure(model.evaluation_), "reliability")
+            modelstore.write_model(staged, model, evaluation=evaluate)
             staged.json(io.manifest(
                 "train", inputs={"corpus": corpus, "codings": codings, "codebook": codebook,
                         "decided": decided},

@@ -33,9 +33,12 @@ def ctfidf_terms(terms: Sequence[Sequence[str]], labels: np.ndarray, *, top_n: i
     min_df : int, default 2
         Terms in fewer segments are not used (typos, names).
     """
-    from bertopic.vectorizers import ClassTfidfTransformer
     from scipy import sparse
     from sklearn.feature_extraction.text import CountVectorizer
+
+    from themeassist.lightimport import ctfidf_transformer
+
+    ClassTfidfTransformer = ctfidf_transformer()  # without importing all of BERTopic
 
     ids = [c for c in np.unique(labels) if c >= 0]
     if not ids:

@@ -57,6 +57,9 @@ def reduce(x: np.ndarray, *, n_neighbors: int, n_components: int, seed: int,
     """
     import umap
 
+    from themeassist.jitcache import cache_umap
+
+    cache_umap()  # numba compiles UMAP once per machine, not once per process (issue 17)
     n = len(x)
     n_neighbors = max(2, min(n_neighbors, n - 1))
     n_components = max(2, min(n_components, n - 2))

@@ -25,6 +25,7 @@ kept as given and becomes the latest question.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from difflib import SequenceMatcher
@@ -127,8 +128,17 @@ def content_words(text: str) -> set[str]:
     return {_stem(w.removesuffix("'s")) for w in words if w and w not in _STOP}
 
 
-def similarity(sentence: str, question: str) -> float:
+@functools.lru_cache(maxsize=4096)
+def _prepared(text: str) -> tuple[str, frozenset[str]]:
+    return _normalise(text), frozenset(content_words(text))
+
+
+def similarity(sentence: str, question: str, floor: float = 0.0) -> float:
     """How closely ``sentence`` asks ``question``: max(difflib ratio, content-word coverage).
+
+    With ``floor``, a score below it may come back as any value below it: the difflib
+    ratio (the costly part) is skipped when its upper bounds (``real_quick_ratio``,
+    ``quick_ratio``) fall short. A score at or above ``floor`` is exact.
 
     Examples
     --------
@@ -138,13 +148,16 @@ def similarity(sentence: str, question: str) -> float:
     >>> round(similarity("Thanks, that was really helpful.", q), 2) < 0.6
     True
     """
-    a, b = _normalise(sentence), _normalise(question)
+    a, sw = _prepared(sentence)
+    b, qw = _prepared(question)
     if not a or not b:
         return 0.0
-    ratio = SequenceMatcher(None, a, b, autojunk=False).ratio()
-    qw = content_words(question)
-    cover = len(content_words(sentence) & qw) / len(qw) if qw else 0.0
-    return max(ratio, cover)
+    cover = len(sw & qw) / len(qw) if qw else 0.0
+    bar = max(cover, floor)
+    matcher = SequenceMatcher(None, a, b, autojunk=False)
+    if matcher.real_quick_ratio() < bar or matcher.quick_ratio() < bar:
+        return cover  # the ratio is below both: the score is cover (or below floor)
+    return max(matcher.ratio(), cover)
 
 
 def best_question(text: str, questions: Sequence, threshold: float) -> tuple[str | None, float]:
@@ -168,7 +181,10 @@ def best_question(text: str, questions: Sequence, threshold: float) -> tuple[str
             continue
         need = threshold if "?" in sentence else min(1.0, threshold + STATEMENT_PENALTY)
         for q in questions:
-            score = max(similarity(sentence, t) for t in [q.text, *q.aliases])
+            # Only a score reaching both can change the answer (issue 17: the ratio of
+            # every sentence against every question was most of a re-run's time).
+            floor = max(need, best_score)
+            score = max(similarity(sentence, t, floor) for t in [q.text, *q.aliases])
             if score >= need and score >= best_score:
                 best_id, best_score = q.id, score
     return best_id, best_score

@@ -68,6 +68,13 @@ def confusion_heatmap(table: pd.DataFrame, title: str | None = None, max_categor
     return fig
 
 
+def confusion_figure(confusion: pd.DataFrame, report: dict):
+    """The confusion heatmap of an agreement report, titled with its coders and level (as
+    ``agreement/<a>_vs_<b>/confusion.png`` and the report show it)."""
+    return confusion_heatmap(confusion, title=f"{confusion.index.name} vs "
+                                              f"{confusion.columns.name} ({report['level']})")
+
+
 def _trim(table: pd.DataFrame, k: int) -> pd.DataFrame:
     if max(table.shape) <= k:
         return table

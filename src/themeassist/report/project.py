@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pandas as pd
 
@@ -10,10 +11,28 @@ from themeassist import __version__, io
 from themeassist.report.html import Report, Section, render_report
 
 
+#: Screen resolution keeps the one-file report light; the PNG/SVG files beside it are
+#: the print-quality versions.
+REPORT_DPI = 110
+
+
 def _png(fig) -> bytes:
-    # Screen resolution keeps the one-file report light; the PNG/SVG files beside it are
-    # the print-quality versions.
-    return io.figure_bytes(fig, "png", dpi=110)
+    return io.figure_bytes(fig, "png", dpi=REPORT_DPI)
+
+
+def _stage_png(d, rel: str, make) -> bytes:
+    """The figure a stage wrote as ``OUT/<rel>.png``, scaled to the report's resolution.
+
+    Each figure is drawn once per run, by the stage that writes it (issue 17: the report
+    drew every figure a second time). ``make`` draws it only when that file is not there
+    or is not a PNG.
+    """
+    from PIL import Image
+
+    try:
+        return io.scaled_png((Path(d.out) / f"{rel}.png").read_bytes(), REPORT_DPI)
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return _png(make())
 
 
 def _num(v, digits: int = 2) -> str:
@@ -81,7 +100,8 @@ def _candidates(d) -> Section:
           "merge or reject, not findings.")
     from themeassist.report import discover_figures
 
-    s.add("figure", _png(discover_figures.size_chart(cand)), "Candidate sizes.")
+    s.add("figure", _stage_png(d, "discover/sizes", lambda: discover_figures.size_chart(cand)),
+          "Candidate sizes.")
     cols = [c for c in ("candidate_id", "label", "size", "keywords", "nearest_subtheme",
                         "similarity", "is_new", "stability", "speakers") if c in cand.columns]
     s.add("table", cand[cols], "The candidates; the quotes are in candidates.csv and "
@@ -120,10 +140,13 @@ def _model(d) -> Section:
     if rows:
         s.add("table", pd.DataFrame(rows), "Cross-validated, grouped by transcript: the model "
               "never saw the focus group it was scored on.")
-        figs = [(_png(classify_figures.coverage_agreement_figure(ev, model.threshold_)),
+        figs = [(_stage_png(d, "model/coverage_agreement",
+                            lambda: classify_figures.coverage_agreement_figure(
+                                ev, model.threshold_)),
                  "Coverage against agreement: kappa on the segments labelled at or above each "
                  "confidence threshold."),
-                (_png(classify_figures.reliability_figure(ev)),
+                (_stage_png(d, "model/reliability",
+                            lambda: classify_figures.reliability_figure(ev)),
                  "Reliability diagram: stated confidence against observed accuracy.")]
         s.add("figures", figs)
     else:
@@ -160,12 +183,13 @@ def _agreement(d) -> Section:
     s.add("table", pd.DataFrame(rows), f"Coefficients at the {level} level with 95% bootstrap "
           "intervals; units are the participants' segments of the transcripts both coders "
           "coded; an uncoded segment counts as the category 'none'.")
-    for item in reps.values():
+    for folder, item in reps.items():
         a, b, r = item.a, item.b, item.report
         s.add("heading", f"{a} vs {b}")
         conf = item.confusion
         if conf is not None and len(conf):
-            s.add("figure", _png(agree_figures.confusion_heatmap(conf, title=f"{a} vs {b}")),
+            s.add("figure", _stage_png(d, f"agreement/{folder}/confusion",
+                                       lambda conf=conf, r=r: agree_figures.confusion_figure(conf, r)),
                   "Confusion matrix (rows: first coder, columns: second).")
         per_code = pd.DataFrame(r.get("per_code") or [])
         if len(per_code):
@@ -187,16 +211,24 @@ def _stats(d) -> Section:
     from themeassist.report import stats_figures
 
     comp = d.statistics.comparison
+    folders = io.stats_folders(results)
+    several = len(results) > 1
+
+    def stats_png(coder_folder, name, make):
+        return _stage_png(d, "stats/" + io.stats_figure(coder_folder, name), make)
+
     if comp:
         for line in str(comp["verdict"]).split(" | "):
             s.add("verdict", line)
         s.add("table", comp["counts"], "Codes per theme by coder (after de-duplication).")
-        s.add("figure", _png(stats_figures.compare_counts(comp["counts"], comp["coders"],
-                                                         "Codes per theme by coder")), "")
+        s.add("figure", stats_png("", "comparison_counts", lambda: stats_figures.compare_counts(
+            comp["counts"], comp["coders"], "Codes per theme by coder")), "")
     figs = []
     for coder, r in results.items():
-        figs.append((_png(stats_figures.theme_frequency(r.theme_counts, r.summary,
-                                                        f"Codes per theme ({coder})")),
+        title = f"Codes per theme ({coder})" if several else "Codes per theme"
+        figs.append((stats_png(folders[coder], "theme_frequency",
+                               lambda r=r, title=title: stats_figures.theme_frequency(
+                                   r.theme_counts, r.summary, title)),
                      f"{coder}: mean {_num(r.summary.get('mean'))}, SD "
                      f"{_num(r.summary.get('sd'))}; themes above the mean are major."))
     s.add("figures", figs)
@@ -212,8 +244,10 @@ def _stats(d) -> Section:
             for coder in coders:
                 r = results[coder]
                 if r.per_question is not None and q in set(r.per_question["question"]):
-                    figs.append((_png(stats_figures.question_shares(
-                        r.per_question, q, title=f"Question {q} ({coder})")),
+                    figs.append((stats_png(
+                        folders[coder], f"question_{io.stats_folder_name(q)}",
+                        lambda r=r, q=q, c=coder if several else None:
+                            stats_figures.question_shares(r.per_question, q, coder=c)),
                         f"Question {q}, {coder}: selected themes = "
                         + ", ".join(r.selected.get(q, []))))
             s.add("figures", figs)

@@ -90,7 +90,7 @@ def theme_frequency(theme_counts: pd.DataFrame, summary: Mapping | None = None,
 
 
 def question_shares(per_question: pd.DataFrame, question: str, title: str | None = None,
-                    *, show_zero: bool = False):
+                    *, show_zero: bool = False, coder: str | None = None):
     """One question's mean share per theme over focus groups, +/- 1 SD, selected marked.
 
     Like Figs 1-8 of the reference study (Thomson, Waterson & Chatterjee 2024).
@@ -102,9 +102,12 @@ def question_shares(per_question: pd.DataFrame, question: str, title: str | None
         selected, rank); rows of other questions are ignored.
     question : str
     title : str, optional
-        Default: "Question <q>".
+        Default: "Question <q> (<n> groups)", with ``coder``: "Question <q> (<coder>, <n>
+        groups)".
     show_zero : bool
         Also draw themes with share 0 (left out by default).
+    coder : str, optional
+        Whose coding it is (for the default title).
 
     Returns
     -------
@@ -147,7 +150,8 @@ def question_shares(per_question: pd.DataFrame, question: str, title: str | None
         ax.legend(handles=[Patch(color=MAJOR_COLOUR, label="selected (cumulative 50%)"),
                            Patch(color=MINOR_COLOUR, label="not selected")],
                   loc="best", frameon=False, fontsize=8)
-        ax.set_title(title or f"Question {question} ({groups} group{'s' * (groups != 1)})")
+        who = f"{coder}, " if coder else ""
+        ax.set_title(title or f"Question {question} ({who}{groups} group{'s' * (groups != 1)})")
     return fig
 
 
