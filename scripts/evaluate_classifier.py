@@ -73,7 +73,7 @@ top50 and ECE read 0.846 and 0.029 against the 0.847 and 0.028 above.
 Measured 2026-12-02 on main after issue 17's ``classify`` package and the canonical-v3
 embedding batching (the default command, baselines included, 303 s at load average
 1-3): every figure as in the paragraph above (themeassist kappa 0.639, top50 0.846,
-codable 0.635, ECE 0.029, any 0.663 by the table's column, MASI alpha 0.625, per-code F1
+codable 0.635, ECE 0.029, accuracy 0.663, any 0.66, MASI alpha 0.625, per-code F1
 macro 0.579; the baselines' rows unchanged).
 
 Zero-shot (``--zero-shot-only``; no codings, the codebook's entry texts, codable rate 0.35
