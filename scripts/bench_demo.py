@@ -45,6 +45,12 @@ model per coded transcript, on the same leave-one-transcript-out splits as the
 evaluation's folds here: 4 transcripts, 5 folds), the UMAP and spaCy imports in discover,
 and drawing 34 figures (each drawn once, PNG and SVG from one layout; the report scales
 the PNG). The cold embed time varies with the embedding batching of main (and the load).
+
+Re-measured 2026-12-02 on main after every issue-17 merge and canonical-v3 embedding, at
+load 0.8-1.2: cold 81.4 s, warm 66.0 s (discover 7.5, train 20.3, label 14.6, agree 3.8,
+stats 10.8, report 3.6), no change 3.16 s (0.12 s in the run itself; about 1.6 s of the
+rest is importing scikit-learn, which ``config`` pulls in through the estimators whose
+signatures the settings are derived from). Both targets still not met.
 """
 
 from __future__ import annotations
