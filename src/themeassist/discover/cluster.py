@@ -13,7 +13,7 @@ from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils.validation import validate_data
 
 from themeassist.discover.geometry import _normalise, centroids, soft_assign
-from themeassist.discover.parameters import Algorithm, ClustererParameters
+from themeassist.discover.parameters import ClustererParameters
 from themeassist.discover.reduction import _map_coordinates, exact_knn, reduce
 from themeassist.discover.stability import best_match_jaccard, consensus, pairwise_ari
 from themeassist.errors import InputError
