@@ -116,22 +116,22 @@ from themeassist.classify.calibration import (
 from themeassist.classify.estimators import (
     CodebookClassifier,
     NgramScorer,
-    _codable_logit,
-    _full_logits,
     _softmax,
+    codable_logits,
     fit_ngram_scorer,
+    full_logits,
+    softmax,
 )
 from themeassist.classify.evaluate import evaluate_model
 from themeassist.classify.features import (
     FeatureSpec,
     SegmentFeatures,
-    _check_embeddings,
-    _column,
-    _prior_rows,
     build_features,
+    check_embeddings,
     codebook_texts,
     feature_spec,
     neighbours,
+    prior_rows,
     smooth_logits,
 )
 from themeassist.classify import policy
@@ -157,23 +157,30 @@ from themeassist.classify.scope import (
     learn_scope,
     parse_questions,
     scope_outside,
+    zero_shot_codable,
 )
 from themeassist.classify.sets import fit_set_rule, predict_sets, set_metrics, set_probabilities
-from themeassist.classify.training import _Data, _grouped_folds, _prepare
+from themeassist.classify.training import (
+    TrainingData,
+    _grouped_folds,
+    codebook_prior,
+    grouped_folds,
+    training_data,
+)
 
 __all__ = [
     "CALIBRATIONS", "DEFAULT_SETTINGS", "FITTED", "FACILITATOR_KINDS", "FACILITATOR_ROLES", "METHOD",
     "PATH_SPLIT", "SCOPES", "SCOPE_MASK", "CodebookClassifier", "CodebookLabeller",
-    "CodingModel", "FeatureSpec",
-    "NgramScorer", "SegmentFeatures", "build_features", "check_codebook_match", "choose_threshold", "code_path",
-    "codebook_scope", "codebook_texts", "coverage_curve", "default_codable_rate",
-    "evaluate_model", "expected_calibration_error", "feature_spec", "fit_ngram_scorer",
-    "fit_set_rule", "fit_temperature", "fit_temperature_sets", "hierarchy_ancestors",
-    "learn_scope", "needs_review", "neighbours", "parse_questions", "pick_uncertain_diverse", "policy",
-    "predict_sets", "scope_outside", "set_metrics", "set_probabilities", "smooth_logits",
-    "suggest", "train_model",
-    # private helpers the review engine and the evaluation scripts share
-    "_Data", "_check_embeddings", "_codable_logit", "_column", "_fit_smoothing",
-    "_full_logits", "_grouped_folds", "_kappa", "_nll", "_prepare", "_prior_rows",
-    "_set_nll", "_settings", "_softmax",
+    "CodingModel", "FeatureSpec", "NgramScorer", "SegmentFeatures", "TrainingData",
+    "build_features", "check_codebook_match", "check_embeddings", "choose_threshold",
+    "codable_logits", "code_path", "codebook_prior", "codebook_scope", "codebook_texts",
+    "coverage_curve", "default_codable_rate", "evaluate_model", "expected_calibration_error",
+    "feature_spec", "fit_ngram_scorer", "fit_set_rule", "fit_temperature",
+    "fit_temperature_sets", "full_logits", "grouped_folds", "hierarchy_ancestors",
+    "learn_scope", "needs_review", "neighbours", "parse_questions", "pick_uncertain_diverse",
+    "policy", "predict_sets", "prior_rows", "scope_outside", "set_metrics",
+    "set_probabilities", "smooth_logits", "softmax", "suggest", "train_model",
+    "training_data", "zero_shot_codable",
+    # in-package names the evaluation scripts and tests still use
+    "_fit_smoothing", "_grouped_folds", "_kappa", "_nll", "_set_nll", "_settings", "_softmax",
 ]
