@@ -338,7 +338,7 @@ class ReviewModel(BaseEstimator):
         self.decided_ = np.array(sorted(decided), dtype=object)
         self.temperatures_ = {"codable": 1.0, "code": 1.0}
         zc, z = self._raw_logits(corpus)
-        self.temperatures_ = self._fit_temperatures(book)
+        self.temperatures_ = self._fit_temperatures(d, ids)
         self.cv_ = self._prequential_agreement()
         # the raw logits of every segment, kept so that the next fit can score this
         # model on the segments decided in between (prequential calibration)
@@ -462,21 +462,25 @@ class ReviewModel(BaseEstimator):
         self._heldout_truth = np.array([truth[where[s]] for s in self.heldout_["segment_id"]],
                                        dtype=object)
 
-    def _fit_temperatures(self, book) -> dict[str, float]:
+    def _fit_temperatures(self, d: classify.TrainingData, ids) -> dict[str, float]:
+        """Temperatures of the codable and code logits on the held-out decisions.
+
+        classify's calibration (:func:`~themeassist.classify.fit_temperature`, and for codes
+        :func:`~themeassist.classify.fit_temperature_sets`: the label is right when it is
+        one of the segment's codes) on the logits the model of the time gave, against the
+        human's current decisions (``d``).
+        """
         t = {"codable": 1.0, "code": 1.0}
-        n = len(self.heldout_)
-        if n < self.min_heldout:
+        if len(self.heldout_) < self.min_heldout:
             return t
-        truth = self._heldout_truth
-        coded = truth != NO_CODE
+        where = {s: i for i, s in enumerate(ids)}
+        rows = np.array([where[s] for s in self.heldout_["segment_id"]], dtype=int)
+        coded = d.codable[rows].astype(bool)
         t["codable"] = classify.fit_temperature(self.heldout_codable_, coded.astype(int))
         if coded.sum() >= self.min_heldout:
-            codes = {c: j for j, c in enumerate(tables.code_labels(book))}
-            member = np.zeros((int(coded.sum()), len(book)), dtype=bool)
-            for r, cat in enumerate(truth[coded]):
-                for c in cat.split(" | "):
-                    if c in codes:
-                        member[r, codes[c]] = True
+            member = np.zeros((int(coded.sum()), self.heldout_code_.shape[1]), dtype=bool)
+            for r, i in enumerate(rows[coded]):
+                member[r, d.code_sets[i]] = True
             ok = member.any(axis=1)
             if ok.sum() >= 2:
                 t["code"] = classify.fit_temperature_sets(self.heldout_code_[coded][ok], member[ok])
