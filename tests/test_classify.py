@@ -399,7 +399,7 @@ def test_all_segments_rows_carry_their_best_code(model, corpus):
 
 def test_evaluation_is_grouped_by_transcript_and_reports_every_level(corpus):
     seg, cod, book, emb, cbe = corpus
-    folds = list(classify._grouped_folds(seg["transcript_id"].to_numpy(),
+    folds = list(classify.grouped_folds(seg["transcript_id"].to_numpy(),
                                          np.ones(len(seg), bool), 3))
     for train, test in folds:
         assert not set(seg["transcript_id"][train]) & set(seg["transcript_id"][test])
