@@ -104,28 +104,29 @@ from themeassist._lazy import lazy_exports
 
 #: Public name -> the module of this package that defines it, imported on first use
 #: (PEP 562): the project settings read :mod:`~themeassist.classify.parameters` alone,
-#: without the labeller's scikit-learn and SciPy. The underscored names are private helpers
-#: the review engine and the evaluation scripts share.
+#: without the labeller's scikit-learn and SciPy. ``_kappa`` is private (a test compares
+#: with it).
 _EXPORTS = {
     "active": ("pick_uncertain_diverse", "suggest"),
-    "calibration": ("_fit_smoothing", "_kappa", "_nll", "_set_nll", "choose_threshold",
-                    "coverage_curve", "expected_calibration_error", "fit_temperature",
-                    "fit_temperature_sets", "needs_review"),
-    "estimators": ("CodebookClassifier", "NgramScorer", "_codable_logit", "_full_logits",
-                   "_softmax", "fit_ngram_scorer"),
+    "calibration": ("_kappa", "choose_threshold", "coverage_curve",
+                    "expected_calibration_error", "fit_temperature", "fit_temperature_sets",
+                    "needs_review"),
+    "estimators": ("CodebookClassifier", "NgramScorer", "codable_logits", "fit_ngram_scorer",
+                   "full_logits", "softmax"),
     "evaluate": ("evaluate_model",),
-    "features": ("FeatureSpec", "SegmentFeatures", "_check_embeddings", "_column",
-                 "_prior_rows", "build_features", "codebook_texts", "feature_spec",
-                 "neighbours", "smooth_logits"),
+    "features": ("FeatureSpec", "SegmentFeatures", "build_features", "check_embeddings",
+                 "codebook_texts", "feature_spec", "neighbours", "prior_rows",
+                 "smooth_logits"),
     "hierarchy": ("PATH_SPLIT", "code_path", "hierarchy_ancestors"),
     "labeller": ("DEFAULT_SETTINGS", "FITTED", "METHOD", "CodebookLabeller", "CodingModel",
-                 "_settings", "check_codebook_match", "train_model"),
+                 "check_codebook_match", "train_model"),
     "parameters": ("CALIBRATIONS", "SCOPES", "LabellerParameters"),
     "policy": ("policy",),
     "scope": ("FACILITATOR_KINDS", "FACILITATOR_ROLES", "SCOPE_MASK", "codebook_scope",
-              "default_codable_rate", "learn_scope", "parse_questions", "scope_outside"),
+              "default_codable_rate", "learn_scope", "parse_questions", "scope_outside",
+              "zero_shot_codable"),
     "sets": ("fit_set_rule", "predict_sets", "set_metrics", "set_probabilities"),
-    "training": ("_Data", "_grouped_folds", "_prepare"),
+    "training": ("TrainingData", "codebook_prior", "grouped_folds", "training_data"),
 }
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

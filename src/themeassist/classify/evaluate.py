@@ -16,11 +16,11 @@ from themeassist.classify.calibration import (
     coverage_curve,
     expected_calibration_error,
 )
-from themeassist.classify.features import _check_embeddings
+from themeassist.classify.features import check_embeddings
 from themeassist.classify.heldout import HeldOut, held_out_predictions
 from themeassist.classify.labeller import METHOD, _settings
 from themeassist.classify.sets import set_metrics
-from themeassist.classify.training import _Data, _grouped_folds, _prepare
+from themeassist.classify.training import TrainingData, grouped_folds, training_data
 from themeassist.errors import InputError, UndefinedStatisticWarning
 
 
@@ -128,9 +128,9 @@ def evaluate_model(
     segs = tables.validate_segments(segments)
     book = tables.validate_codebook(codebook)
     cod = tables.validate_codings(codings, book, segs)
-    emb = _check_embeddings(segs, embeddings)
+    emb = check_embeddings(segs, embeddings)
     s = _settings({**settings, "context": context, "folds": folds})
-    d = _prepare(segs, cod, book, np.zeros((len(segs), 1)), decided)
+    d = training_data(segs, cod, book, np.zeros((len(segs), 1)), decided)
     params = {k: v for k, v in s.items() if k != "seed"}
     n_groups = len(set(d.groups[d.in_scope]))
     if n_groups < 2:
@@ -142,7 +142,7 @@ def evaluate_model(
                                     **params)
     else:
         expected = [sorted(set(d.groups[test]))
-                    for _, test in _grouped_folds(d.groups, d.in_scope, folds)]
+                    for _, test in grouped_folds(d.groups, d.in_scope, folds)]
         if [f["test"] for f in held_out.folds] != expected or len(held_out.codable) != len(segs):
             raise ValueError("held_out: predictions of other folds or segments than this "
                              f"evaluation's ({len(expected)} folds over {len(segs)} segments)")
@@ -155,7 +155,7 @@ def evaluate_model(
     return result
 
 
-def _metrics(segs, book, d: _Data, codable_p, codable_cut, code_p, n_folds, n_groups, s,
+def _metrics(segs, book, d: TrainingData, codable_p, codable_cut, code_p, n_folds, n_groups, s,
              code_s=None) -> dict[str, Any]:
     codes = np.array(tables.code_labels(book).tolist(), dtype=object)
     themes = book["theme"].to_numpy()
