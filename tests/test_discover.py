@@ -307,7 +307,7 @@ def _spied_discover(monkeypatch, corpus, codebook):
     that the test needs no UMAP run.
     """
     from themeassist.discover import compose
-    from themeassist.discover.cluster import chosen_sizes
+    from themeassist.discover.cluster import CandidateClusterer, chosen_sizes
 
     calls: dict[str, dict] = {}
 
@@ -336,7 +336,7 @@ def _spied_discover(monkeypatch, corpus, codebook):
                                    n_neighbors=self.n_neighbors, n_components=self.n_components)
         return self
 
-    monkeypatch.setattr(compose.CandidateClusterer, "fit", fake_fit)
+    monkeypatch.setattr(CandidateClusterer, "fit", fake_fit)
     rng = np.random.default_rng(0)
     emb, book_emb = rng.normal(size=(len(corpus), 16)), rng.normal(size=(len(codebook), 16))
 
