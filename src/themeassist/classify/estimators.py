@@ -91,8 +91,6 @@ class CodebookClassifier(ClassifierMixin, BaseEstimator):
 
     def fit(self, X, y, sample_weight=None):
         """Fit the logistic regression; returns ``self``."""
-        from sklearn.linear_model import LogisticRegression
-
         self._check_params()
         X, y = validate_data(self, X, y, dtype=np.float64)
         with warnings.catch_warnings():
@@ -106,20 +104,9 @@ class CodebookClassifier(ClassifierMixin, BaseEstimator):
             self.intercept_ = np.zeros(1)
             self.n_iter_ = np.zeros(1, dtype=np.int32)
             return self
-        lr = LogisticRegression(C=float(self.C), class_weight=self.class_weight,
-                                max_iter=self.max_iter, random_state=self.random_state)
-        # One BLAS thread: L-BFGS on a few thousand rows is 10-20x slower with threads
-        # fighting over shared cores (measured), and one thread is exactly reproducible.
-        from threadpoolctl import threadpool_limits
-
-        with warnings.catch_warnings(), threadpool_limits(1):
-            warnings.filterwarnings("ignore", message=".*lbfgs failed to converge.*")
-            warnings.filterwarnings("ignore", message=_MANY_CLASSES)
-            lr.fit(X, y, sample_weight=sample_weight)
-        self.classes_ = lr.classes_
-        self.coef_ = lr.coef_.copy()
-        self.intercept_ = lr.intercept_.copy()
-        self.n_iter_ = lr.n_iter_.copy()
+        self.classes_, self.coef_, self.intercept_, self.n_iter_ = _fit_lbfgs(
+            X, y, sample_weight, C=float(self.C), class_weight=self.class_weight,
+            max_iter=self.max_iter, seed=self.random_state)
         return self
 
     def decision_function(self, X):
@@ -233,8 +220,6 @@ def fit_ngram_scorer(texts, y, sample_weight=None, *, C: float = 4.0, min_df: in
     ``min_df`` counts training texts; the vocabulary is sorted, so fitting is deterministic.
     """
     from sklearn.feature_extraction.text import CountVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from threadpoolctl import threadpool_limits
 
     texts = [str(t) for t in texts]
     y = np.asarray(y)
@@ -251,13 +236,39 @@ def fit_ngram_scorer(texts, y, sample_weight=None, *, C: float = 4.0, min_df: in
     idf = np.log((1.0 + n) / (1.0 + df)) + 1.0
     scorer = NgramScorer(vocab, tuple(int(v) for v in ngram_range), idf,
                          np.zeros((1, len(vocab))), np.zeros(1), np.unique(y))
-    lr = LogisticRegression(C=float(C), max_iter=max_iter, random_state=seed)
+    classes, coef, intercept, _ = _fit_lbfgs(scorer.transform(texts), y, sample_weight,
+                                             C=float(C), max_iter=max_iter, seed=seed)
+    return NgramScorer(vocab, scorer.ngram_range, idf, coef, intercept, classes)
+
+
+def _fit_lbfgs(X, y, sample_weight=None, *, C: float, class_weight=None, max_iter: int = 2000,
+               seed=None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``LogisticRegression(C, class_weight, max_iter)`` (L-BFGS) fitted on ``X, y``:
+    ``(classes, coef, intercept, n_iter)``.
+
+    Three or more classes without class weights go to
+    :func:`~themeassist.classify.solver.fit_multinomial`, the same fit solved in the row
+    space of ``X``: a codebook of 185 codes has far more weights than examples, and that
+    is ~4x faster with the same coefficients (to ~1e-13 on the demo).
+    """
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
+
+    from themeassist.classify.solver import fit_multinomial
+
+    # One BLAS thread: L-BFGS on a few thousand rows is 10-20x slower with threads
+    # fighting over shared cores (measured), and one thread is exactly reproducible.
     with warnings.catch_warnings(), threadpool_limits(1):
         warnings.filterwarnings("ignore", message=".*lbfgs failed to converge.*")
         warnings.filterwarnings("ignore", message=_MANY_CLASSES)
-        lr.fit(scorer.transform(texts), y, sample_weight=sample_weight)
-    return NgramScorer(vocab, scorer.ngram_range, idf, lr.coef_.copy(), lr.intercept_.copy(),
-                       lr.classes_.copy())
+        if class_weight is None and len(np.unique(y)) > 2:
+            classes, coef, intercept, n_iter = fit_multinomial(X, y, sample_weight, C=C,
+                                                               max_iter=max_iter)
+            return classes, coef, intercept, np.array([n_iter], dtype=np.int32)
+        lr = LogisticRegression(C=C, class_weight=class_weight, max_iter=max_iter,
+                                random_state=seed)
+        lr.fit(X, y, sample_weight=sample_weight)
+    return lr.classes_, lr.coef_.copy(), lr.intercept_.copy(), lr.n_iter_.copy()
 
 def _full_logits(clf: CodebookClassifier, X: np.ndarray, n_classes: int) -> np.ndarray:
     """Logits over all ``n_classes`` codes (classes absent from training get -inf-ish)."""
