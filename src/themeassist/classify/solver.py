@@ -83,8 +83,8 @@ def fit_multinomial(X, y, sample_weight=None, *, C: float = 1.0, max_iter: int =
     # The row-space basis: Q (d, r) with orthonormal columns spanning the rows of X.
     if n < d:
         Xt = X.T.toarray() if sp.issparse(X) else np.asarray(X, dtype=np.float64).T
-        Q, _ = np.linalg.qr(Xt, mode="reduced")
-        Z = np.ascontiguousarray(X @ Q) if not sp.issparse(X) else np.asarray(X @ Q)
+        Q, R = np.linalg.qr(Xt, mode="reduced")
+        Z = np.ascontiguousarray(R.T)     # X Q, since X = R^T Q^T
     else:
         Q, Z = None, X
     r = Z.shape[1]
