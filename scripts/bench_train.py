@@ -1,0 +1,143 @@
+"""Benchmark the demo's train stage work (issue 17): the fold labellers of the held-out
+evaluation and the final labeller, old path vs new, as a ratio measured in one run.
+
+What is timed is what ``pipeline._train_stage`` computes on the warm demo (``themeassist
+demo``, embeddings cached): :func:`~themeassist.classify.heldout.held_out_predictions`
+(4 coded transcripts, 4 fold labellers) then :func:`~themeassist.classify.train_model`
+(the final labeller, scoring the evaluation from those held-out predictions). Each
+``CodebookLabeller.fit`` does an inner grouped cross-fit and then fits its final
+classifiers: ~5 labeller fits x ~5 fits of four classifiers.
+
+* **old**: every logistic regression by :class:`sklearn.linear_model.LogisticRegression`
+  and every fit made again (the fit memo emptied, nothing kept);
+* **new**: the multinomial ones solved in the row space of ``X``
+  (:func:`themeassist.classify.solver.fit_multinomial`, same iterates and stopping test)
+  and fits already made on the same arrays reused (``classify.training._FitMemo``).
+
+Old and new alternate (``--rounds`` times each) so both see the same load from the other
+users of the machine; the script prints each time, the ratio of the medians, the load
+average before and after, and the largest difference of the probabilities (held-out and
+final model) between the two paths.
+
+Usage::
+
+    PYTHONPATH=src THEMEASSIST_CACHE=/work/cache .venv/bin/python scripts/bench_train.py [--rounds 2]
+
+Measured (2 cores shared with two other helpers; 2026-12-02, branch speedtrain)::
+
+    FIGURES_GO_HERE
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import statistics
+import time
+import warnings
+
+import numpy as np
+
+
+def demo_inputs():
+    """The train stage's inputs on the demo project, as ``pipeline.run_project`` makes them."""
+    from themeassist import io, pipeline, tables
+    from themeassist.embed import Embedder, default_cache_path
+
+    p = pipeline.demo_project()
+    segments, _ = pipeline._ingest(p)
+    codings_paths = [p.resolve(c) for c in p.codings]
+    decided_paths = pipeline.decisions_files(p, codings_paths)
+    codebook = io.read_codebook(p.resolve(p.codebook)) if p.codebook else io.default_codebook()
+    human = io.read_codings(codings_paths, codebook, segments)
+    decisions = io.read_decisions(decided_paths, segments) if decided_paths else None
+    cache = p.resolve(p.embedding.cache) if p.embedding.cache else default_cache_path()
+    embedder = Embedder(p.embedding.model, batch_size=p.embedding.batch_size, cache=cache)
+    vectors = embedder.embed(segments["text"].tolist())
+    book_vectors = embedder.embed(tables.codebook_texts(codebook))
+    primary = pipeline._primary_coder(human, segments)
+    train_segments, train_codings = pipeline._coder_universe(segments, human, primary,
+                                                             decisions)
+    mask = segments["segment_id"].isin(train_segments["segment_id"]).to_numpy()
+    args = pipeline.train_arguments(p)
+    args.pop("evaluate")
+    return dict(segments=train_segments, codings=train_codings, codebook=codebook,
+                vectors=vectors[mask], book_vectors=book_vectors, args=args,
+                decided=pipeline.decided_by(decisions, primary),
+                embedding_model=embedder.model_id)
+
+
+def train_stage_work(x):
+    """Held-out predictions, then the final model scored on them (``_train_stage``)."""
+    from themeassist import classify
+    from themeassist.classify.heldout import held_out_predictions
+
+    held = held_out_predictions(x["segments"], x["vectors"], x["codings"], x["codebook"],
+                                n_splits=x["args"]["folds"],
+                                codebook_embeddings=x["book_vectors"], decided=x["decided"],
+                                embedding_model=x["embedding_model"], **x["args"])
+    model = classify.train_model(x["segments"], x["codings"], x["codebook"], x["vectors"],
+                                 codebook_embeddings=x["book_vectors"],
+                                 embedding_model=x["embedding_model"], evaluate=True,
+                                 decided=x["decided"], held_out=held, **x["args"])
+    codable, P = model.predict_proba(x["segments"], x["vectors"])
+    return held, codable, P
+
+
+@contextlib.contextmanager
+def old_path():
+    """scikit-learn's LogisticRegression for every fit, and no fit reused."""
+    from sklearn.linear_model import LogisticRegression
+
+    from themeassist.classify import solver, training
+
+    def sklearn_multinomial(X, y, sample_weight=None, *, C=1.0, max_iter=2000, tol=1e-4):
+        lr = LogisticRegression(C=C, max_iter=max_iter, tol=tol).fit(
+            X, y, sample_weight=sample_weight)
+        return lr.classes_, lr.coef_.copy(), lr.intercept_.copy(), int(lr.n_iter_[0])
+
+    saved = solver.fit_multinomial, training._MEMO
+    solver.fit_multinomial = sklearn_multinomial
+    training._MEMO = training._FitMemo(max_bytes=0)    # keeps nothing
+    try:
+        yield
+    finally:
+        solver.fit_multinomial, training._MEMO = saved
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rounds", type=int, default=2)
+    a = ap.parse_args()
+    warnings.simplefilter("ignore")
+    from themeassist.classify import training
+
+    x = demo_inputs()
+    train_stage_work(x)          # imports and first-call costs out of the timings
+    print(f"load before: {os.getloadavg()}")
+    times: dict[str, list[float]] = {"old": [], "new": []}
+    results = {}
+    for r in range(a.rounds):
+        for path in ("old", "new"):
+            training._MEMO = training._FitMemo()      # each run starts cold
+            with old_path() if path == "old" else contextlib.nullcontext():
+                t = time.perf_counter()
+                results[path] = train_stage_work(x)
+                times[path].append(time.perf_counter() - t)
+            print(f"round {r + 1} {path}: {times[path][-1]:.2f} s")
+    print(f"load after: {os.getloadavg()}")
+    old, new = (statistics.median(times[k]) for k in ("old", "new"))
+    print(f"median old {old:.2f} s, new {new:.2f} s, ratio old/new {old / new:.2f}")
+    (ho, co, Po), (hn, cn, Pn) = results["old"], results["new"]
+    m = ~np.isnan(ho.proba)
+    diff = max(float(np.abs(ho.proba[m] - hn.proba[m]).max()),
+               float(np.nanmax(np.abs(ho.codable - hn.codable))),
+               float(np.abs(Po - Pn).max()), float(np.abs(co - cn).max()))
+    print(f"max abs probability difference old vs new: {diff:.1e}; held-out sets equal: "
+          f"{np.array_equal(ho.sets, hn.sets)}; held-out codings equal: "
+          f"{ho.codings.equals(hn.codings)}")
+
+
+if __name__ == "__main__":
+    main()
