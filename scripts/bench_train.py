@@ -15,7 +15,8 @@ classifiers: ~5 labeller fits x ~5 fits of four classifiers.
   and fits already made on the same arrays reused (``classify.training._FitMemo``).
 
 Old and new alternate (``--rounds`` times each) so both see the same load from the other
-users of the machine; the script prints each time, the ratio of the medians, the load
+users of the machine; the script prints each wall and CPU time (the CPU time of this
+process is what an idle machine's wall time would be), the ratios of the medians, the load
 average before and after, and the largest difference of the probabilities (held-out and
 final model) between the two paths.
 
@@ -117,18 +118,24 @@ def main() -> None:
     train_stage_work(x)          # imports and first-call costs out of the timings
     print(f"load before: {os.getloadavg()}")
     times: dict[str, list[float]] = {"old": [], "new": []}
+    cpu: dict[str, list[float]] = {"old": [], "new": []}
     results = {}
     for r in range(a.rounds):
         for path in ("old", "new"):
             training._MEMO = training._FitMemo()      # each run starts cold
             with old_path() if path == "old" else contextlib.nullcontext():
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.process_time()
                 results[path] = train_stage_work(x)
                 times[path].append(time.perf_counter() - t)
-            print(f"round {r + 1} {path}: {times[path][-1]:.2f} s")
+                cpu[path].append(time.process_time() - c)
+            print(f"round {r + 1} {path}: {times[path][-1]:.2f} s wall, "
+                  f"{cpu[path][-1]:.2f} s CPU")
     print(f"load after: {os.getloadavg()}")
     old, new = (statistics.median(times[k]) for k in ("old", "new"))
-    print(f"median old {old:.2f} s, new {new:.2f} s, ratio old/new {old / new:.2f}")
+    print(f"median wall: old {old:.2f} s, new {new:.2f} s, ratio old/new {old / new:.2f}")
+    old_c, new_c = (statistics.median(cpu[k]) for k in ("old", "new"))
+    print(f"median CPU (this process, all threads; ~ the wall time of an idle machine): "
+          f"old {old_c:.2f} s, new {new_c:.2f} s, ratio old/new {old_c / new_c:.2f}")
     (ho, co, Po), (hn, cn, Pn) = results["old"], results["new"]
     m = ~np.isnan(ho.proba)
     diff = max(float(np.abs(ho.proba[m] - hn.proba[m]).max()),

@@ -182,14 +182,10 @@ class NgramScorer:
     def transform(self, texts) -> Any:
         """The L2-normalised sublinear TF-IDF matrix (scipy CSR) of ``texts``."""
         from sklearn.feature_extraction.text import CountVectorizer
-        from sklearn.preprocessing import normalize
 
         vec = CountVectorizer(vocabulary={t: i for i, t in enumerate(self.vocabulary)},
                               ngram_range=tuple(self.ngram_range), dtype=np.float64)
-        M = vec.transform([str(t) for t in texts]).tocsr()
-        M.data = 1.0 + np.log(M.data)
-        M = M.multiply(self.idf[None, :]).tocsr()
-        return normalize(M, norm="l2", copy=False)
+        return _tfidf(vec.transform([str(t) for t in texts]), self.idf)
 
     def decision(self, texts) -> np.ndarray:
         """Raw scores: (n, n_classes) or (n, 1) for a binary scorer."""
@@ -228,17 +224,30 @@ def fit_ngram_scorer(texts, y, sample_weight=None, *, C: float = 4.0, min_df: in
     n = len(texts)
     try:
         cv = CountVectorizer(ngram_range=tuple(ngram_range), min_df=min(int(min_df), n),
-                             dtype=np.float64).fit(texts)
+                             dtype=np.float64)
+        # the counts of the training texts once (fit_transform's columns are the sorted
+        # vocabulary, as NgramScorer.transform's): the texts are tokenised one time, not 3
+        counts = cv.fit_transform(texts).tocsr()
     except ValueError:  # empty vocabulary
         return None
+    counts.sort_indices()
     vocab = tuple(cv.get_feature_names_out().tolist())
-    df = np.bincount(cv.transform(texts).indices, minlength=len(vocab))
+    df = np.bincount(counts.indices, minlength=len(vocab))
     idf = np.log((1.0 + n) / (1.0 + df)) + 1.0
-    scorer = NgramScorer(vocab, tuple(int(v) for v in ngram_range), idf,
-                         np.zeros((1, len(vocab))), np.zeros(1), np.unique(y))
-    classes, coef, intercept, _ = _fit_lbfgs(scorer.transform(texts), y, sample_weight,
+    classes, coef, intercept, _ = _fit_lbfgs(_tfidf(counts, idf), y, sample_weight,
                                              C=float(C), max_iter=max_iter, seed=seed)
-    return NgramScorer(vocab, scorer.ngram_range, idf, coef, intercept, classes)
+    return NgramScorer(vocab, tuple(int(v) for v in ngram_range), idf, coef, intercept,
+                       classes)
+
+
+def _tfidf(counts, idf: np.ndarray):
+    """Sublinear TF-IDF, L2-normalised (scipy CSR), of a matrix of n-gram counts."""
+    from sklearn.preprocessing import normalize
+
+    M = counts.tocsr(copy=True)
+    M.data = 1.0 + np.log(M.data)
+    M = M.multiply(idf[None, :]).tocsr()
+    return normalize(M, norm="l2", copy=False)
 
 
 def _fit_lbfgs(X, y, sample_weight=None, *, C: float, class_weight=None, max_iter: int = 2000,

@@ -245,8 +245,15 @@ class CodebookLabeller(LabellerParameters, BaseEstimator):
             Embeddings not aligned with the segments; zero-shot without codebook
             embeddings; a required feature column missing.
         """
-        fitted = _fit_labeller(self._settings(), segments, codings, codebook, embeddings,
-                               codebook_embeddings, embedding_model, embedding_source, decided)
+        from threadpoolctl import threadpool_limits
+
+        # One BLAS thread for the whole fit, not only the solvers: the out-of-fold logits
+        # (a few hundred rows x 185 codes) took 3x longer with two threads fighting over
+        # the two shared cores of issue 17's machine (measured).
+        with threadpool_limits(1):
+            fitted = _fit_labeller(self._settings(), segments, codings, codebook, embeddings,
+                                   codebook_embeddings, embedding_model, embedding_source,
+                                   decided)
         return self._set_fitted(**fitted)
 
     def _settings(self) -> dict[str, Any]:
