@@ -257,22 +257,25 @@ def _fit_lbfgs(X, y, sample_weight=None, *, C: float, class_weight=None, max_ite
 
     Three or more classes without class weights go to
     :func:`~themeassist.classify.solver.fit_multinomial`, the same fit solved in the row
-    space of ``X``: a codebook of 185 codes has far more weights than examples, and that
-    is ~4x faster with the same coefficients (to ~1e-13 on the demo).
+    space of ``X``, when that pays (:func:`~themeassist.classify.solver.row_space_pays`):
+    a codebook of 185 codes on a few hundred coded segments has far more weights than
+    examples, and its code classifiers fit ~2.5x faster with the same coefficients (to
+    ~1e-13 on the demo).
     """
     from sklearn.linear_model import LogisticRegression
     from threadpoolctl import threadpool_limits
 
-    from themeassist.classify.solver import fit_multinomial
+    from themeassist.classify import solver
 
     # One BLAS thread: L-BFGS on a few thousand rows is 10-20x slower with threads
     # fighting over shared cores (measured), and one thread is exactly reproducible.
     with warnings.catch_warnings(), threadpool_limits(1):
         warnings.filterwarnings("ignore", message=".*lbfgs failed to converge.*")
         warnings.filterwarnings("ignore", message=_MANY_CLASSES)
-        if class_weight is None and len(np.unique(y)) > 2:
-            classes, coef, intercept, n_iter = fit_multinomial(X, y, sample_weight, C=C,
-                                                               max_iter=max_iter)
+        k = len(np.unique(y))
+        if class_weight is None and k > 2 and solver.row_space_pays(X, k):
+            classes, coef, intercept, n_iter = solver.fit_multinomial(
+                X, y, sample_weight, C=C, max_iter=max_iter)
             return classes, coef, intercept, np.array([n_iter], dtype=np.int32)
         lr = LogisticRegression(C=C, class_weight=class_weight, max_iter=max_iter,
                                 random_state=seed)
