@@ -38,6 +38,9 @@ Measured (2 cores shared with two other helpers; 2026-12-02, branch speedtrain):
     scorers and binary fits by scikit-learn 1.76), the out-of-fold temperature / weight /
     pull grid 1.02, thresholds and set rule 0.68, predictions and input checks ~0.9.
 
+``scripts/bench_demo.py`` on this branch at load 4.0-4.3: train stage 9.91 s cold, 11.60 s
+warm (label 0.09 s), warm total 48.39 s, 52.06 s wall; an idle machine was not to be had.
+
 The "old" path here already has the other changes of the branch that cost nothing to
 undo (one BLAS thread for the whole fit, each n-gram scorer's texts tokenised once), so
 the ratio to main is somewhat larger. The demo's predictions are bit-identical because

@@ -660,14 +660,7 @@ def _fit_labeller(s, segments, codings, codebook, embeddings, codebook_embedding
                       LittleDataWarning, stacklevel=4)
 
     final = _fit_final(d, cbe, s, cb_texts, calib)
-    if scope_source == "codebook":
-        scope_q = [list(q) for q in book_scope]
-    elif scope_source == "learnt":
-        scope_q = [list(q) for q in learn_scope(segs, d, np.ones(len(segs), dtype=bool),
-                                                n_codes)]
-    else:
-        scope_q = [[] for _ in range(n_codes)]
-    scope = {"source": scope_source, "questions": scope_q, "weight": float(calib.scope_weight)}
+    scope = _code_scope(segs, d, book_scope, scope_source, calib.scope_weight, n_codes)
     training = _training_record(segs, d, cod, calib, scope, n_codes, n_groups, learnt,
                                 cbe is not None, data_hashes)
     return dict(**common, **final, support_=support, threshold_=float(calib.threshold),
@@ -853,6 +846,19 @@ def _fit_final(d, cbe, s, cb_texts, calib: _Calibration) -> dict[str, Any]:
                 codable_clf_=_fit_codable(d, everything, s, temperature=calib.t_codable),
                 code_ngram_=_fit_code_ngram(d, everything, cb_texts, s),
                 codable_ngram_=_fit_codable_ngram(d, everything, s))
+
+
+def _code_scope(segs, d, book_scope, source, weight, n_codes) -> dict[str, Any]:
+    """``scope_``: the questions each code is scoped to (``[]`` = any) and the weight of
+    the scope in the logits; learnt from every training transcript when ``"learnt"``."""
+    if source == "codebook":
+        questions = [list(q) for q in book_scope]
+    elif source == "learnt":
+        questions = [list(q) for q in learn_scope(segs, d, np.ones(len(segs), dtype=bool),
+                                                  n_codes)]
+    else:
+        questions = [[] for _ in range(n_codes)]
+    return {"source": source, "questions": questions, "weight": float(weight)}
 
 
 def _training_record(segs, d, cod, calib: _Calibration, scope, n_codes, n_groups, learnt,
