@@ -749,3 +749,46 @@ def test_review_policy_without_a_threshold_labels_the_most_probable_category():
     assert np.allclose(wrong, 1 - categories.max(axis=1))
     # with the labeller's codable threshold the rule is the threshold's
     assert np.array_equal(classify.policy.labelled(codable, P, 0.5), codable >= 0.5)
+
+
+def test_the_row_space_fit_is_scikit_learns_fit_issue17():
+    # Many more weights than rows (a codebook of many codes, few coded segments): the
+    # multinomial fit in the row space of X has scikit-learn's iterates and stopping test,
+    # so the same coefficients and iteration count, with sample weights too.
+    from sklearn.linear_model import LogisticRegression
+
+    from themeassist.classify.solver import fit_multinomial, row_space_pays
+
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(60, 400))
+    y = np.concatenate([np.arange(30), rng.integers(0, 30, 30)])
+    w = rng.uniform(0.5, 2.0, size=60)
+    assert row_space_pays(X, 30) and not row_space_pays(X[:, :50], 30)
+    classes, coef, intercept, n_iter = fit_multinomial(X, y, w, C=4.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lr = LogisticRegression(C=4.0, max_iter=2000).fit(X, y, sample_weight=w)
+    assert np.array_equal(classes, lr.classes_) and n_iter == int(lr.n_iter_[0])
+    np.testing.assert_allclose(coef, lr.coef_, atol=1e-9)
+    np.testing.assert_allclose(intercept, lr.intercept_, atol=1e-9)
+
+
+def test_the_fit_memo_reuses_a_fit_only_on_identical_inputs_issue17():
+    from themeassist.classify.training import _FitMemo
+
+    memo, calls = _FitMemo(), []
+    X = np.arange(12.0).reshape(4, 3)
+
+    def fit():
+        calls.append(1)
+        return CodebookClassifier().fit(X, [0, 1, 0, 1])
+
+    key = _FitMemo.key("code", X, np.array([0, 1, 0, 1]), [1.0])
+    first, again = memo.get(key, fit), memo.get(key, fit)
+    assert len(calls) == 1 and first is not again          # copies: callers may mutate
+    np.testing.assert_array_equal(first.coef_, again.coef_)
+    other = _FitMemo.key("code", X + 1e-12, np.array([0, 1, 0, 1]), [1.0])
+    assert other != key and _FitMemo.key("code", X, np.array([0, 1, 0, 1]), [2.0]) != key
+    tiny = _FitMemo(max_bytes=0)                           # keeps nothing: fits again
+    tiny.get(key, fit), tiny.get(key, fit)
+    assert len(calls) == 3

@@ -204,7 +204,6 @@ def prior_rows(codebook_embeddings: np.ndarray, n_features: int) -> np.ndarray:
 
 
 #: In-package names (labeller.py and the modules split from it).
-_check_embeddings, _prior_rows = check_embeddings, prior_rows
 
 
 #: The text embedded for each codebook entry (shared with discovery).

@@ -6,6 +6,7 @@ import hashlib
 import json
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 import inspect
 from typing import Any
 
@@ -23,13 +24,13 @@ from themeassist.classify.calibration import (
 )
 from themeassist.classify.estimators import (
     CodebookClassifier,
-    _codable_logit,
-    _full_logits,
-    _softmax,
+    codable_logits,
+    full_logits,
+    softmax,
 )
 from themeassist.classify.features import (
     SegmentFeatures,
-    _check_embeddings,
+    check_embeddings,
     build_features,
     codebook_texts,
     neighbours,
@@ -50,7 +51,7 @@ from themeassist.classify.training import (
     _fit_codable_ngram,
     _fit_code,
     _fit_code_ngram,
-    _prepare,
+    training_data,
     pull_grid,
     pull_toward_codebook,
     pulled_logits,
@@ -244,8 +245,15 @@ class CodebookLabeller(LabellerParameters, BaseEstimator):
             Embeddings not aligned with the segments; zero-shot without codebook
             embeddings; a required feature column missing.
         """
-        fitted = _fit_labeller(self._settings(), segments, codings, codebook, embeddings,
-                               codebook_embeddings, embedding_model, embedding_source, decided)
+        from threadpoolctl import threadpool_limits
+
+        # One BLAS thread for the whole fit, not only the solvers: the out-of-fold logits
+        # (a few hundred rows x 185 codes) took 3x longer with two threads fighting over
+        # the two shared cores of issue 17's machine (measured).
+        with threadpool_limits(1):
+            fitted = _fit_labeller(self._settings(), segments, codings, codebook, embeddings,
+                                   codebook_embeddings, embedding_model, embedding_source,
+                                   decided)
         return self._set_fitted(**fitted)
 
     def _settings(self) -> dict[str, Any]:
@@ -309,17 +317,17 @@ class CodebookLabeller(LabellerParameters, BaseEstimator):
         X = build_features(segs, embeddings, self.spec_)
         prev_idx, next_idx = neighbours(segs)
         texts = segs["text"].tolist()
-        zc = _codable_logit(self.codable_clf_, X)
+        zc = codable_logits(self.codable_clf_, X)
         if self.codable_ngram_ is not None and self.ngram_weights_["codable"]:
             zc = zc + self.ngram_weights_["codable"] * self.codable_ngram_.logits(texts, 2)
         zc = smooth_logits(zc, prev_idx, next_idx, float(self.smoothing_["codable"]))
-        codable = _softmax(zc / float(self.codable_clf_.temperature))[:, 1]
-        z = _full_logits(self.code_clf_, X, len(self.codebook_))
+        codable = softmax(zc / float(self.codable_clf_.temperature))[:, 1]
+        z = full_logits(self.code_clf_, X, len(self.codebook_))
         if self.code_ngram_ is not None and self.ngram_weights_["code"]:
             z = z + self.ngram_weights_["code"] * self.code_ngram_.logits(texts, len(self.codebook_))
         z = smooth_logits(z, prev_idx, next_idx, float(self.smoothing_["code"]))
         z = z - self.scope_penalty(segs)
-        code = _softmax(z / float(self.code_clf_.temperature))
+        code = softmax(z / float(self.code_clf_.temperature))
         return codable, code
 
     def scope_penalty(self, segments: pd.DataFrame) -> np.ndarray:
@@ -583,35 +591,38 @@ def train_model(
     return model
 
 
+@dataclass
+class _Calibration:
+    """What the out-of-fold step chooses; the defaults are an uncalibrated model's."""
+
+    t_code: float = 1.0                 # temperature of the code classifier
+    t_codable: float = 1.0              # temperature of the codable classifier
+    smoothing: dict[str, float] = field(default_factory=lambda: {"code": 0.0, "codable": 0.0})
+    ngram_weights: dict[str, float] = field(default_factory=dict)
+    scope_weight: float = 0.0
+    pull: float = 0.0                   # toward the codebook (prior_pull_grid)
+    threshold: float = 0.5              # default review threshold
+    codable_threshold: float = 0.5
+    set_rule: dict[str, float] = field(default_factory=dict)
+    calibrated: bool = False
+
+
 def _fit_labeller(s, segments, codings, codebook, embeddings, codebook_embeddings,
                   embedding_model, embedding_source, decided) -> dict[str, Any]:
-    """The fitted attributes of a :class:`CodebookLabeller` with settings ``s``."""
-    segs = tables.validate_segments(segments)
-    book = tables.validate_codebook(codebook)
-    emb = _check_embeddings(segs, embeddings)
-    dim = emb.shape[1]
-    if codebook_embeddings is not None:
-        cbe = np.asarray(codebook_embeddings, dtype=np.float64)
-        if cbe.shape != (len(book), dim):
-            raise InputError("codebook embeddings do not match the codebook",
-                             expected=f"shape ({len(book)}, {dim})", got=f"shape {cbe.shape}")
-    else:
-        cbe = None
-    cod = None
-    if codings is not None and len(codings):
-        cod = tables.validate_codings(codings, book, segs)
-    features = SegmentFeatures(context=s["context"], categorical=tuple(s["categorical"]),
-                               optional_categorical=tuple(s["optional_categorical"]),
-                               neighbour_weight=s["neighbour_weight"])
-    X = features.fit_transform(segs, emb)
-    spec = features.spec_
-    digest = _hash_inputs(segs, cod, book, embedding_model, s)
-    name = f"model:{s['name']}@{digest[:12]}"
-    data_hashes = {"segments_sha256": _frame_sha256(segs), "codings_sha256": _frame_sha256(cod),
-                   "codebook_sha256": _frame_sha256(book[list(tables.CODE_KEY)]),
-                   "embeddings_sha256": hashlib.sha256(np.ascontiguousarray(emb).tobytes()).hexdigest()}
-    common = dict(name_=name, codebook_=book, embedding_model_=str(embedding_model),
-                  embedding_source_=str(embedding_source or embedding_model), spec_=spec)
+    """The fitted attributes of a :class:`CodebookLabeller` with settings ``s``.
+
+    The steps, in order: check the inputs (:func:`_check_inputs`); build the features and
+    name the model (:func:`_identity`); without codings, the zero-shot model
+    (:func:`_zero_shot`); otherwise arrange the training data (:func:`training_data`), fit
+    out-of-fold logits by transcript (:func:`_cross_fit`), choose on them the temperatures,
+    weights, pull and thresholds (:func:`_calibrate`), fit the final classifiers on every
+    training segment (:func:`_fit_final`) and record what was learnt
+    (:func:`_training_record`).
+    """
+    segs, book, emb, cbe, cod = _check_inputs(segments, codings, codebook, embeddings,
+                                              codebook_embeddings)
+    X, spec, common, data_hashes = _identity(s, segs, cod, book, emb, embedding_model,
+                                             embedding_source)
     if cod is None:
         if cbe is None:
             raise InputError("a zero-shot model (no codings) needs the codebook's embeddings",
@@ -619,96 +630,27 @@ def _fit_labeller(s, segments, codings, codebook, embeddings, codebook_embedding
                              got=None)
         return {**common, **_zero_shot(X, cbe, spec, s, data_hashes, segs, book)}
 
-    d = _prepare(segs, cod, book, X, decided)
+    d = training_data(segs, cod, book, X, decided)
     n_codes = len(book)
     cb_texts = codebook_texts(book)
     support = np.bincount(d.code_y, minlength=n_codes)
     n_coded = int(d.codable.sum())
     n_groups = len(set(d.groups[d.in_scope]))
     learnt = int((support > 0).sum())
+    book_scope, scope_source = _scope_source(s, book)
+    calib = _Calibration(
+        scope_weight=SCOPE_MASK if scope_source == "codebook" else 0.0,
+        ngram_weights={"code": float(s["ngram_weight"]), "codable": float(s["ngram_weight"])})
+    if n_groups >= 2 and n_coded >= 10:
+        z = _cross_fit(d, cbe, n_codes, s, cb_texts, segs)
+        if (~np.isnan(z["code"][d.code_rows, 0])).sum() >= 10:
+            calib = _calibrate(z, d, segs, s, cbe, book_scope, scope_source, n_codes)
+
     little = []
     if len(cod) < s["min_codings"]:
         little.append(f"only {len(cod)} codings on {n_coded} segments ({learnt} of {n_codes} "
                       f"codes have a human example)")
-    t_code, t_codable, thr, cthr = 1.0, 1.0, 0.5, 0.5
-    set_rule: dict[str, float] = {}
-    book_scope = codebook_scope(book) if s["scope"] in ("auto", "codebook") else None
-    if s["scope"] == "codebook" and book_scope is None:
-        raise InputError("scope 'codebook' needs a codebook 'question' column",
-                         expected="a question column (ids such as 1;3)", got=list(book.columns))
-    scope_source = ("codebook" if book_scope is not None
-                    else "learnt" if s["scope"] in ("auto", "learnt") else "none")
-    scope_weight = SCOPE_MASK if scope_source == "codebook" else 0.0
-    smoothing = {"code": 0.0, "codable": 0.0}
-    ngram_weights = {"code": float(s["ngram_weight"]), "codable": float(s["ngram_weight"])}
-    pull = 0.0   # toward the codebook; chosen out of fold below
-    calibrated = False
-    if n_groups >= 2 and n_coded >= 10:
-        z = _cross_fit(d, cbe, n_codes, s, cb_texts, segs)
-        rows_ok = ~np.isnan(z["code"][d.code_rows, 0])
-        if rows_ok.sum() >= 10:
-            prev_idx, next_idx = neighbours(segs)
-            grid = [float(a) for a in s["smoothing_grid"]] if s["context"] else [0.0]
-            seg_rows = np.flatnonzero((d.first_code >= 0) & ~np.isnan(z["code"][:, 0]))
-            member = np.zeros((len(seg_rows), n_codes), dtype=bool)
-            for r, i in enumerate(seg_rows):
-                member[r, d.code_sets[i]] = True
-            m = d.in_scope & ~np.isnan(z["codable"][:, 0])
-            rows_c = np.flatnonzero(m)
-            # the n-gram weight (from ngram_weight_grid), neighbour weight and temperature
-            # of least out-of-fold negative log-likelihood, per classifier
-            best_code, best_codable = (np.inf,), (np.inf,)
-            wgrid = [float(v) for v in s["ngram_weight_grid"]]
-            # code scope: the codebook's is a fixed mask; the learnt one (each fold's own
-            # training transcripts) gets the weight of least out-of-fold loss (0 = off)
-            if scope_source == "codebook":
-                outside, sgrid = scope_outside(segs, book_scope, n_codes).astype(float), [SCOPE_MASK]
-            elif scope_source == "learnt" and z["outside"].any():
-                outside, sgrid = z["outside"], [float(v) for v in s["scope_weight_grid"]]
-            else:
-                outside, sgrid = z["outside"], [0.0]
-            # the pull toward the codebook (prior_pull_grid) too: with rare codes the
-            # trained model can fall back to the zero-shot one instead of below it (issue 14)
-            pgrid = pull_grid(s, cbe)
-            for beta in pgrid:
-                zp_ = pulled_logits(z, beta)
-                for wn in (wgrid if z["code_ngram"].any() else [0.0]):
-                    zc_ = zp_ + wn * z["code_ngram"]
-                    for ws in sgrid:
-                        pen = ws * outside
-                        if s["calibration"] == "code-set":
-                            fit = _fit_smoothing(zc_, prev_idx, next_idx, grid, seg_rows, None,
-                                                 None, member=member, with_loss=True,
-                                                 penalty=pen)
-                        else:
-                            fit = _fit_smoothing(zc_, prev_idx, next_idx, grid,
-                                                 d.code_rows[rows_ok], d.code_y[rows_ok],
-                                                 d.code_w[rows_ok], with_loss=True, penalty=pen)
-                        if fit[2] < best_code[0] - 1e-9:
-                            best_code = (fit[2], wn, fit[0], fit[1], ws, beta)
-            for wn in (wgrid if z["codable_ngram"].any() else [0.0]):
-                fit = _fit_smoothing(z["codable"] + wn * z["codable_ngram"], prev_idx, next_idx,
-                                     grid, rows_c, d.codable[m], None, with_loss=True)
-                if fit[2] < best_codable[0] - 1e-9:
-                    best_codable = (fit[2], wn, fit[0], fit[1])
-            _, ngram_weights["code"], a, t_code, scope_weight, pull = best_code
-            _, ngram_weights["codable"], b, t_codable = best_codable
-            z = {"code": pulled_logits(z, pull) + ngram_weights["code"] * z["code_ngram"],
-                 "codable": z["codable"] + ngram_weights["codable"] * z["codable_ngram"]}
-            smoothing = {"code": a, "codable": b}
-            zcod = smooth_logits(z["codable"], prev_idx, next_idx, b)
-            pc = _softmax(zcod[m] / t_codable)[:, 1]
-            cthr = _best_codable_threshold(pc, d.codable[m])
-            seg_ok = (d.first_code >= 0) & ~np.isnan(z["code"][:, 0])
-            zs = smooth_logits(z["code"], prev_idx, next_idx, a) - scope_weight * outside
-            P = _softmax(zs[seg_ok] / t_code)
-            set_rule = fit_set_rule(P, member, seed=s["seed"])
-            pred = P.argmax(1)
-            human = np.array([p if p in cs else cs[0] for p, cs in
-                              zip(pred, [d.code_sets[i] for i in np.flatnonzero(seg_ok)])])
-            thr = choose_threshold(P.max(1), human, pred, target_kappa=s["target_kappa"])
-            calibrated = True
-    if not calibrated:
+    if not calib.calibrated:
         little.append(f"too few transcripts ({n_groups}) or coded segments ({n_coded}) to "
                       "calibrate: confidences are uncalibrated and the threshold is 0.5")
     if little:
@@ -716,38 +658,228 @@ def _fit_labeller(s, segments, codings, codebook, embeddings, codebook_embedding
                       + ("" if cbe is not None else " (no codebook embeddings were given: "
                          "codes without examples cannot be predicted)"),
                       LittleDataWarning, stacklevel=4)
-    everything = np.ones(len(segs), dtype=bool)
-    code_clf = _fit_code(d, everything, cbe, s, temperature=t_code)
-    code_clf = pull_toward_codebook(code_clf, cbe, pull, float(s["zero_shot_scale"]))
-    codable_clf = _fit_codable(d, everything, s, temperature=t_codable)
-    code_ngram = _fit_code_ngram(d, everything, cb_texts, s)
-    codable_ngram = _fit_codable_ngram(d, everything, s)
+
+    final = _fit_final(d, cbe, s, cb_texts, calib)
+    scope = _code_scope(segs, d, book_scope, scope_source, calib.scope_weight, n_codes)
+    training = _training_record(segs, d, cod, calib, scope, n_codes, n_groups, learnt,
+                                cbe is not None, data_hashes)
+    return dict(**common, **final, support_=support, threshold_=float(calib.threshold),
+                codable_threshold_=float(calib.codable_threshold), training_=training,
+                smoothing_=calib.smoothing, ngram_weights_=calib.ngram_weights,
+                scope_=scope, set_rule_=calib.set_rule)
+
+
+def _check_inputs(segments, codings, codebook, embeddings, codebook_embeddings):
+    """The validated segments, codebook, embeddings, codebook embeddings and codings.
+
+    Returns
+    -------
+    (segs, book, emb, cbe, cod)
+        ``cbe`` is None without codebook embeddings, ``cod`` None without codings.
+
+    Raises
+    ------
+    InputError
+        Embeddings or codebook embeddings of the wrong shape; invalid tables.
+    """
+    segs = tables.validate_segments(segments)
+    book = tables.validate_codebook(codebook)
+    emb = check_embeddings(segs, embeddings)
+    dim = emb.shape[1]
+    cbe = None
+    if codebook_embeddings is not None:
+        cbe = np.asarray(codebook_embeddings, dtype=np.float64)
+        if cbe.shape != (len(book), dim):
+            raise InputError("codebook embeddings do not match the codebook",
+                             expected=f"shape ({len(book)}, {dim})", got=f"shape {cbe.shape}")
+    cod = None
+    if codings is not None and len(codings):
+        cod = tables.validate_codings(codings, book, segs)
+    return segs, book, emb, cbe, cod
+
+
+def _identity(s, segs, cod, book, emb, embedding_model, embedding_source):
+    """The features of every segment, and what names and traces the model.
+
+    Returns
+    -------
+    (X, spec, common, data_hashes)
+        The feature matrix and its :class:`FeatureSpec`; the fitted attributes every model
+        has (``name_``, ``codebook_``, ``embedding_model_``, ``embedding_source_``,
+        ``spec_``); the SHA-256 of each input, for the training record.
+    """
+    features = SegmentFeatures(context=s["context"], categorical=tuple(s["categorical"]),
+                               optional_categorical=tuple(s["optional_categorical"]),
+                               neighbour_weight=s["neighbour_weight"])
+    X = features.fit_transform(segs, emb)
+    spec = features.spec_
+    digest = _hash_inputs(segs, cod, book, embedding_model, s)
+    data_hashes = {"segments_sha256": _frame_sha256(segs), "codings_sha256": _frame_sha256(cod),
+                   "codebook_sha256": _frame_sha256(book[list(tables.CODE_KEY)]),
+                   "embeddings_sha256": hashlib.sha256(np.ascontiguousarray(emb).tobytes()).hexdigest()}
+    common = dict(name_=f"model:{s['name']}@{digest[:12]}", codebook_=book,
+                  embedding_model_=str(embedding_model),
+                  embedding_source_=str(embedding_source or embedding_model), spec_=spec)
+    return X, spec, common, data_hashes
+
+
+def _scope_source(s, book):
+    """The codebook's question scope (or None) and where the code scope comes from.
+
+    ``"codebook"`` when the codebook has a ``question`` column and ``scope`` allows it,
+    ``"learnt"`` (from the training transcripts) when ``scope`` is ``auto`` or ``learnt``,
+    else ``"none"``.
+
+    Raises
+    ------
+    InputError
+        ``scope="codebook"`` without a codebook ``question`` column.
+    """
+    book_scope = codebook_scope(book) if s["scope"] in ("auto", "codebook") else None
+    if s["scope"] == "codebook" and book_scope is None:
+        raise InputError("scope 'codebook' needs a codebook 'question' column",
+                         expected="a question column (ids such as 1;3)", got=list(book.columns))
+    source = ("codebook" if book_scope is not None
+              else "learnt" if s["scope"] in ("auto", "learnt") else "none")
+    return book_scope, source
+
+
+def _calibrate(z, d, segs, s, cbe, book_scope, scope_source, n_codes) -> _Calibration:
+    """Everything chosen on the out-of-fold logits ``z`` of :func:`_cross_fit`.
+
+    Per classifier, the n-gram weight (``ngram_weight_grid``), neighbour weight
+    (``smoothing_grid``) and temperature of least out-of-fold negative log-likelihood; for
+    the code classifier also the scope weight (``scope_weight_grid``, learnt scope) and the
+    pull toward the codebook (``prior_pull_grid``). Then, on the calibrated out-of-fold
+    probabilities, the codable threshold, the set rule and the review threshold.
+    """
+    prev_idx, next_idx = neighbours(segs)
+    seg_rows = np.flatnonzero((d.first_code >= 0) & ~np.isnan(z["code"][:, 0]))
+    member = np.zeros((len(seg_rows), n_codes), dtype=bool)
+    for r, i in enumerate(seg_rows):
+        member[r, d.code_sets[i]] = True
+    m = d.in_scope & ~np.isnan(z["codable"][:, 0])
+    # code scope: the codebook's is a fixed mask; the learnt one (each fold's own
+    # training transcripts) gets the weight of least out-of-fold loss (0 = off)
     if scope_source == "codebook":
-        scope_q = [list(q) for q in book_scope]
-    elif scope_source == "learnt":
-        scope_q = [list(q) for q in learn_scope(segs, d, everything, n_codes)]
+        outside, sgrid = scope_outside(segs, book_scope, n_codes).astype(float), [SCOPE_MASK]
+    elif scope_source == "learnt" and z["outside"].any():
+        outside, sgrid = z["outside"], [float(v) for v in s["scope_weight_grid"]]
     else:
-        scope_q = [[] for _ in range(n_codes)]
-    scope = {"source": scope_source, "questions": scope_q, "weight": float(scope_weight)}
-    training = {"zero_shot": False, "n_segments": len(segs),
-                "n_segments_in_scope": int(d.in_scope.sum()), "n_coded_segments": n_coded,
-                "n_codings": len(cod), "n_transcripts": n_groups,
-                "codes_with_examples": learnt, "n_codes": n_codes,
-                "temperature_code": t_code, "temperature_codable": t_codable,
-                "calibrated": calibrated, "prior": cbe is not None, "method": METHOD,
-                "prior_pull": float(pull),
-                "smoothing_code": smoothing["code"], "smoothing_codable": smoothing["codable"],
-                "ngram_weight_code": ngram_weights["code"],
-                "ngram_weight_codable": ngram_weights["codable"],
-                "scope_source": scope_source, "scope_weight": float(scope_weight),
-                "codes_scoped": int(sum(1 for q in scope_q if q)),
-                "set_threshold": set_rule.get("threshold"), "set_masi_oof": set_rule.get("masi"),
-                **data_hashes}
-    return dict(**common, code_clf_=code_clf, codable_clf_=codable_clf,
-                support_=support, threshold_=float(thr), codable_threshold_=float(cthr),
-                training_=training, smoothing_=smoothing, code_ngram_=code_ngram,
-                codable_ngram_=codable_ngram, ngram_weights_=ngram_weights,
-                scope_=scope, set_rule_=set_rule)
+        outside, sgrid = z["outside"], [0.0]
+    wn_code, a, t_code, scope_weight, pull = _choose_code_calibration(
+        z, d, s, cbe, prev_idx, next_idx, seg_rows, member, outside, sgrid)
+    wn_codable, b, t_codable = _choose_codable_calibration(z, d, s, prev_idx, next_idx, m)
+
+    zcode = pulled_logits(z, pull) + wn_code * z["code_ngram"]
+    zcod = smooth_logits(z["codable"] + wn_codable * z["codable_ngram"], prev_idx, next_idx, b)
+    pc = softmax(zcod[m] / t_codable)[:, 1]
+    cthr = _best_codable_threshold(pc, d.codable[m])
+    seg_ok = (d.first_code >= 0) & ~np.isnan(zcode[:, 0])
+    zs = smooth_logits(zcode, prev_idx, next_idx, a) - scope_weight * outside
+    P = softmax(zs[seg_ok] / t_code)
+    set_rule = fit_set_rule(P, member, seed=s["seed"])
+    pred = P.argmax(1)
+    human = np.array([p if p in cs else cs[0] for p, cs in
+                      zip(pred, [d.code_sets[i] for i in np.flatnonzero(seg_ok)])])
+    thr = choose_threshold(P.max(1), human, pred, target_kappa=s["target_kappa"])
+    return _Calibration(t_code=t_code, t_codable=t_codable,
+                        smoothing={"code": a, "codable": b},
+                        ngram_weights={"code": wn_code, "codable": wn_codable},
+                        scope_weight=scope_weight, pull=pull, threshold=thr,
+                        codable_threshold=cthr, set_rule=set_rule, calibrated=True)
+
+
+def _choose_code_calibration(z, d, s, cbe, prev_idx, next_idx, seg_rows, member, outside,
+                             sgrid) -> tuple[float, float, float, float, float]:
+    """The code classifier's ``(ngram weight, neighbour weight, temperature, scope weight,
+    pull)`` of least out-of-fold loss over the grid (first best wins ties).
+
+    The loss is that of each segment's code set (``calibration="code-set"``) or of its
+    codes weighted ``1/k`` (``"weighted"``). The pull toward the codebook is in the grid
+    because with rare codes the trained model can fall back to the zero-shot one instead
+    of below it (issue 14).
+    """
+    grid = [float(a) for a in s["smoothing_grid"]] if s["context"] else [0.0]
+    wgrid = [float(v) for v in s["ngram_weight_grid"]] if z["code_ngram"].any() else [0.0]
+    rows_ok = ~np.isnan(z["code"][d.code_rows, 0])
+    best = (np.inf,)
+    for beta in pull_grid(s, cbe):
+        zp = pulled_logits(z, beta)
+        for wn in wgrid:
+            zc = zp + wn * z["code_ngram"]
+            for ws in sgrid:
+                pen = ws * outside
+                if s["calibration"] == "code-set":
+                    fit = _fit_smoothing(zc, prev_idx, next_idx, grid, seg_rows, None, None,
+                                         member=member, with_loss=True, penalty=pen)
+                else:
+                    fit = _fit_smoothing(zc, prev_idx, next_idx, grid, d.code_rows[rows_ok],
+                                         d.code_y[rows_ok], d.code_w[rows_ok],
+                                         with_loss=True, penalty=pen)
+                if fit[2] < best[0] - 1e-9:
+                    best = (fit[2], wn, fit[0], fit[1], ws, beta)
+    return best[1:]
+
+
+def _choose_codable_calibration(z, d, s, prev_idx, next_idx, m) -> tuple[float, float, float]:
+    """The codable classifier's ``(ngram weight, neighbour weight, temperature)`` of least
+    out-of-fold negative log-likelihood on the in-scope rows ``m``."""
+    grid = [float(a) for a in s["smoothing_grid"]] if s["context"] else [0.0]
+    wgrid = [float(v) for v in s["ngram_weight_grid"]] if z["codable_ngram"].any() else [0.0]
+    best = (np.inf,)
+    for wn in wgrid:
+        fit = _fit_smoothing(z["codable"] + wn * z["codable_ngram"], prev_idx, next_idx, grid,
+                             np.flatnonzero(m), d.codable[m], None, with_loss=True)
+        if fit[2] < best[0] - 1e-9:
+            best = (fit[2], wn, fit[0], fit[1])
+    return best[1:]
+
+
+def _fit_final(d, cbe, s, cb_texts, calib: _Calibration) -> dict[str, Any]:
+    """The four classifiers fitted on every training segment, with the chosen temperatures
+    and the code weights pulled toward the codebook by the chosen pull."""
+    everything = np.ones(len(d.X), dtype=bool)
+    code_clf = _fit_code(d, everything, cbe, s, temperature=calib.t_code)
+    code_clf = pull_toward_codebook(code_clf, cbe, calib.pull, float(s["zero_shot_scale"]))
+    return dict(code_clf_=code_clf,
+                codable_clf_=_fit_codable(d, everything, s, temperature=calib.t_codable),
+                code_ngram_=_fit_code_ngram(d, everything, cb_texts, s),
+                codable_ngram_=_fit_codable_ngram(d, everything, s))
+
+
+def _code_scope(segs, d, book_scope, source, weight, n_codes) -> dict[str, Any]:
+    """``scope_``: the questions each code is scoped to (``[]`` = any) and the weight of
+    the scope in the logits; learnt from every training transcript when ``"learnt"``."""
+    if source == "codebook":
+        questions = [list(q) for q in book_scope]
+    elif source == "learnt":
+        questions = [list(q) for q in learn_scope(segs, d, np.ones(len(segs), dtype=bool),
+                                                  n_codes)]
+    else:
+        questions = [[] for _ in range(n_codes)]
+    return {"source": source, "questions": questions, "weight": float(weight)}
+
+
+def _training_record(segs, d, cod, calib: _Calibration, scope, n_codes, n_groups, learnt,
+                     prior, data_hashes) -> dict[str, Any]:
+    """``training_``: what the model learnt from and what it chose (saved in the model card)."""
+    return {"zero_shot": False, "n_segments": len(segs),
+            "n_segments_in_scope": int(d.in_scope.sum()),
+            "n_coded_segments": int(d.codable.sum()),
+            "n_codings": len(cod), "n_transcripts": n_groups,
+            "codes_with_examples": learnt, "n_codes": n_codes,
+            "temperature_code": calib.t_code, "temperature_codable": calib.t_codable,
+            "calibrated": calib.calibrated, "prior": prior, "method": METHOD,
+            "prior_pull": float(calib.pull),
+            "smoothing_code": calib.smoothing["code"],
+            "smoothing_codable": calib.smoothing["codable"],
+            "ngram_weight_code": calib.ngram_weights["code"],
+            "ngram_weight_codable": calib.ngram_weights["codable"],
+            "scope_source": scope["source"], "scope_weight": float(calib.scope_weight),
+            "codes_scoped": int(sum(1 for q in scope["questions"] if q)),
+            "set_threshold": calib.set_rule.get("threshold"),
+            "set_masi_oof": calib.set_rule.get("masi"), **data_hashes}
 
 
 def _zero_shot(X, cbe, spec, s, data_hashes, segs, book) -> dict[str, Any]:

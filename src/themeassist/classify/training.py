@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import copy
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -102,8 +108,79 @@ def training_data(segs: pd.DataFrame, codings: pd.DataFrame, codebook: pd.DataFr
                  texts=np.array([str(t) for t in segs["text"]], dtype=object))
 
 
+# --------------------------------------------------------------------------- fit memo
+class _FitMemo:
+    """The last fits of the four classifiers, keyed by the bytes they were fitted on.
+
+    The held-out evaluation and the final model fit the same classifiers on the same
+    transcripts again and again: with 4 coded transcripts, each fold labeller's inner
+    calibration fits on pairs of transcripts (each pair twice over the 4 folds), and the
+    final model's inner folds are the fold labellers' own training sets. A fit is a
+    deterministic function of its training arrays and settings, so a fit seen before is
+    returned (a deep copy) instead of made again: the same result, half the fits on the
+    demo. Keyed on a BLAKE2 digest of every input, so a different input can never get
+    another's fit; bounded by the arrays' bytes (least recently used out): the demo's 11
+    distinct training sets x 4 classifiers hold ~40 MB.
+    """
+
+    def __init__(self, max_bytes: int = 256 * 2**20):
+        self.max_bytes = max_bytes
+        self._fits: OrderedDict[bytes, tuple[Any, int]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(*parts: Any) -> bytes:
+        h = hashlib.blake2b(digest_size=20)
+        for part in parts:
+            if isinstance(part, np.ndarray):
+                a = np.ascontiguousarray(part)
+                h.update(f"{a.dtype.str}{a.shape}".encode())
+                h.update(a.tobytes() if a.dtype != object else "\x1f".join(map(str, a.ravel())).encode())
+            else:
+                h.update(repr(part).encode())
+            h.update(b"\x1e")
+        return h.digest()
+
+    def get(self, key: bytes, fit: Callable[[], Any]) -> Any:
+        """The fit stored under ``key`` (made by ``fit()`` the first time), as a copy."""
+        with self._lock:
+            if key in self._fits:
+                self._fits.move_to_end(key)
+                return copy.deepcopy(self._fits[key][0])
+        value = fit()
+        size = sum(v.nbytes for v in getattr(value, "__dict__", {}).values()
+                   if isinstance(v, np.ndarray))
+        with self._lock:
+            if key not in self._fits:
+                self._fits[key] = (value, size)
+                self._bytes += size
+            while self._bytes > self.max_bytes and self._fits:
+                self._bytes -= self._fits.popitem(last=False)[1][1]
+        return copy.deepcopy(value)
+
+
+_MEMO = _FitMemo()
+
+#: The settings a classifier's fit depends on (besides its training rows).
+_CODE_KEYS = ("C", "class_weight", "max_iter", "seed", "prior_weight", "prior_strength",
+              "zero_shot_scale")
+_CODABLE_KEYS = ("codable_C", "class_weight", "max_iter", "seed")
+_NGRAM_KEYS = ("ngram_C", "ngram_codable_C", "ngram_min_df", "ngram_range", "max_iter",
+               "seed", "prior_weight", "min_codings")
+
+
 def _fit_code(d: TrainingData, train_seg: np.ndarray, cbe, s, temperature=1.0):
+    """The code classifier on the coded rows of ``train_seg`` (and the codebook prior)."""
     keep = train_seg[d.code_rows]
+    key = _MEMO.key("code", d.X[d.code_rows[keep]], d.code_y[keep], d.code_w[keep], cbe,
+                    [s[k] for k in _CODE_KEYS])
+    clf = _MEMO.get(key, lambda: _fit_code_now(d, keep, cbe, s))
+    clf.temperature = temperature
+    return clf
+
+
+def _fit_code_now(d: TrainingData, keep: np.ndarray, cbe, s):
     X = d.X[d.code_rows[keep]]
     y = d.code_y[keep]
     w = d.code_w[keep]
@@ -112,7 +189,7 @@ def _fit_code(d: TrainingData, train_seg: np.ndarray, cbe, s, temperature=1.0):
         X = np.vstack([X, prior_rows(cbe, d.X.shape[1])])
         y = np.concatenate([y, np.arange(n_codes)])
         w = np.concatenate([w, np.full(n_codes, float(s["prior_weight"]))])
-    clf = CodebookClassifier(C=s["C"], class_weight=s["class_weight"], temperature=temperature,
+    clf = CodebookClassifier(C=s["C"], class_weight=s["class_weight"],
                              max_iter=s["max_iter"], random_state=s["seed"])
     clf.fit(X, y, sample_weight=w)
     if cbe is not None and s["prior_strength"] > 0:
@@ -135,11 +212,14 @@ def _fit_code(d: TrainingData, train_seg: np.ndarray, cbe, s, temperature=1.0):
 
 
 def _fit_codable(d: TrainingData, train_seg: np.ndarray, s, temperature=1.0):
+    """The codable classifier on the in-scope segments of ``train_seg``."""
     m = train_seg & d.in_scope
     clf = CodebookClassifier(C=s["codable_C"], class_weight=s["class_weight"],
-                             temperature=temperature, max_iter=s["max_iter"],
-                             random_state=s["seed"])
-    return clf.fit(d.X[m], d.codable[m])
+                             max_iter=s["max_iter"], random_state=s["seed"])
+    key = _MEMO.key("codable", d.X[m], d.codable[m], [s[k] for k in _CODABLE_KEYS])
+    clf = _MEMO.get(key, lambda: clf.fit(d.X[m], d.codable[m]))
+    clf.temperature = temperature
+    return clf
 
 
 def _fit_code_ngram(d: TrainingData, train_seg: np.ndarray, cb_texts, s) -> NgramScorer | None:
@@ -160,9 +240,11 @@ def _fit_code_ngram(d: TrainingData, train_seg: np.ndarray, cb_texts, s) -> Ngra
         w = np.concatenate([w, np.full(len(cb_texts), float(s["prior_weight"]))])
     if len(y) == 0:
         return None
-    return fit_ngram_scorer(texts, y, w, C=s["ngram_C"], min_df=s["ngram_min_df"],
-                            ngram_range=tuple(s["ngram_range"]), max_iter=s["max_iter"],
-                            seed=s["seed"])
+    key = _MEMO.key("code_ngram", np.array(texts, dtype=object), y, w,
+                    [s[k] for k in _NGRAM_KEYS])
+    return _MEMO.get(key, lambda: fit_ngram_scorer(
+        texts, y, w, C=s["ngram_C"], min_df=s["ngram_min_df"],
+        ngram_range=tuple(s["ngram_range"]), max_iter=s["max_iter"], seed=s["seed"]))
 
 
 def _fit_codable_ngram(d: TrainingData, train_seg: np.ndarray, s) -> NgramScorer | None:
@@ -171,9 +253,10 @@ def _fit_codable_ngram(d: TrainingData, train_seg: np.ndarray, s) -> NgramScorer
     if (not s["ngram_codable_C"] or d.texts is None
             or d.codable[m].sum() < s["min_codings"]):
         return None
-    return fit_ngram_scorer(d.texts[m], d.codable[m], C=s["ngram_codable_C"],
-                            min_df=s["ngram_min_df"], ngram_range=tuple(s["ngram_range"]),
-                            max_iter=s["max_iter"], seed=s["seed"])
+    key = _MEMO.key("codable_ngram", d.texts[m], d.codable[m], [s[k] for k in _NGRAM_KEYS])
+    return _MEMO.get(key, lambda: fit_ngram_scorer(
+        d.texts[m], d.codable[m], C=s["ngram_codable_C"], min_df=s["ngram_min_df"],
+        ngram_range=tuple(s["ngram_range"]), max_iter=s["max_iter"], seed=s["seed"]))
 
 
 def grouped_folds(groups: np.ndarray, mask: np.ndarray, folds: int):
@@ -290,4 +373,3 @@ def pull_toward_codebook(clf: CodebookClassifier, cbe: np.ndarray, beta: float,
 
 
 #: In-package names (labeller.py and the modules split from it).
-_Data, _prepare, _grouped_folds = TrainingData, training_data, grouped_folds
