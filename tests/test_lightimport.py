@@ -30,3 +30,17 @@ def test_loading_ctfidf_imports_neither_bertopic_nor_torch():
     res = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          timeout=300)
     assert res.stdout.strip().splitlines()[-1] == "[]", res.stderr[-2000:]
+
+
+def test_issue17_spacy_is_imported_without_torch_and_torch_stays_importable():
+    pytest.importorskip("spacy")
+    probe = ("import sys\nfrom themeassist import text\n"
+             "terms = text.analyse(['The data does load.'])\n"
+             "print('torch' in sys.modules, terms)\n"
+             "import torch\nprint(torch.zeros(1).tolist())")
+    res = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    lines = res.stdout.strip().splitlines()
+    assert lines[-2] == "False [['data', 'load']]"
+    assert lines[-1] == "[0.0]"
