@@ -71,9 +71,11 @@ Measured piece by piece in one process (``/tmp`` harnesses on a pickled run):
   figure is matplotlib's Python (text layout, ticks; the 200 dpi rasterisation is not
   what costs: the PNG encode is about 15% of the PNG's time). The figures are also drawn
   in two forked processes (io.render_figures, byte-identical to drawing them in order):
-  with the other agents' jobs on both cores this gave nothing (7.3 vs 5.8-6.9 s; CPU +10%
-  for the pool), so its gain on an idle machine (up to 2x) is not measured here;
-  THEMEASSIST_FIGURE_WORKERS=1 turns it off.
+  with the other agents' jobs on both cores the 28 figures took 5.1-6.8 s pooled vs
+  5.6-6.9 s in order (CPU +10% for the pool), and in warm demo runs alternating one and
+  two workers (load 3.4-4.8) stats 13.41 / 8.75 s with one vs 13.16 / 6.00 s with two,
+  agree 4.36 / 3.10 vs 4.40 / 2.21; the gain on an idle machine (up to 2x) is not
+  measured here. THEMEASSIST_FIGURE_WORKERS=1 turns it off.
 - agree: bootstrap resamples drawn once per report instead of once per coefficient and a
   vectorised disagreement test: CPU of the computation ~1.4 -> ~1.1 s; its 3 heatmaps are
   drawn together (pool as above).
