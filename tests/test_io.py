@@ -118,3 +118,20 @@ def test_write_all_writes_what_the_writers_write_one_by_one(tmp_path):
     assert [str(f) for f in files] == sorted(names)
     for f in files:
         assert (tmp_path / "one" / f).read_bytes() == (tmp_path / "all" / f).read_bytes(), f
+
+
+def test_issue17_report_figures_scaled_in_threads_are_the_bytes_scaled_in_order(tmp_path):
+    from types import SimpleNamespace
+
+    from themeassist.report import project
+
+    drawn = io.render_figures([_bar_figure(3), _bar_figure(6)])
+    for i, files in enumerate(drawn):
+        (tmp_path / "stats" / "figures").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "stats" / "figures" / f"q{i}.png").write_bytes(files["png"])
+    d = SimpleNamespace(out=tmp_path)
+    with project._scaling(tmp_path):
+        threaded = [project._stage_png(d, f"stats/figures/q{i}", None) for i in range(2)]
+        missing = project._stage_png(d, "stats/figures/none", _bar_figure(2))
+    assert threaded == [io.scaled_png(f["png"], project.REPORT_DPI) for f in drawn]
+    assert missing.startswith(b"\x89PNG")  # not written by a stage: drawn for the report

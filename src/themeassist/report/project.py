@@ -24,8 +24,8 @@ def _png(fig) -> bytes:
 
 #: The report's figures, scaled in the background while the report is put together
 #: (:func:`_scaling`): path of the stage's PNG -> future of the scaled bytes.
-_SCALED: contextvars.ContextVar[dict] = contextvars.ContextVar("themeassist_scaled",
-                                                               default={})
+_SCALED: contextvars.ContextVar[dict | None] = contextvars.ContextVar("themeassist_scaled",
+                                                                      default=None)
 
 #: The stages' figures the report shows, relative to the run folder.
 _FIGURE_GLOBS = ("discover/sizes.png", "model/*.png", "agreement/*/confusion.png",
@@ -63,7 +63,7 @@ def _stage_png(d, rel: str, make) -> bytes:
 
     path = Path(d.out) / f"{rel}.png"
     try:
-        pending = _SCALED.get().get(path)
+        pending = (_SCALED.get() or {}).get(path)
         return pending.result() if pending is not None else _scale_file(path)
     except (OSError, ValueError, Image.DecompressionBombError):
         return _png(make())
