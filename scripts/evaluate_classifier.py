@@ -169,7 +169,7 @@ def baseline(segments, codings, codebook, emb, folds: int, with_task: bool) -> d
     pred = np.full(len(y), "", dtype=object)
     conf = np.zeros(len(y))
     det = np.zeros(len(y))
-    for train, test in classify._grouped_folds(groups, scope, folds):
+    for train, test in classify.grouped_folds(groups, scope, folds):
         tr = train & scope
         clf = LogisticRegression(max_iter=2000).fit(X[tr & coded], y[tr & coded])
         P = clf.predict_proba(X[test])

@@ -175,7 +175,7 @@ def test_embeddings_of_another_size_are_refused(model, corpus):
 def test_temperature_scaling_recovers_a_known_temperature():
     rng = np.random.default_rng(1)
     z = rng.normal(size=(4000, 5)) * 4
-    p = classify._softmax(z / 2.5)
+    p = classify.softmax(z / 2.5)
     y = np.array([rng.choice(5, p=row) for row in p])
     assert classify.fit_temperature(z, y) == pytest.approx(2.5, rel=0.1)
 
@@ -399,7 +399,7 @@ def test_all_segments_rows_carry_their_best_code(model, corpus):
 
 def test_evaluation_is_grouped_by_transcript_and_reports_every_level(corpus):
     seg, cod, book, emb, cbe = corpus
-    folds = list(classify._grouped_folds(seg["transcript_id"].to_numpy(),
+    folds = list(classify.grouped_folds(seg["transcript_id"].to_numpy(),
                                          np.ones(len(seg), bool), 3))
     for train, test in folds:
         assert not set(seg["transcript_id"][train]) & set(seg["transcript_id"][test])
@@ -705,3 +705,47 @@ def test_the_labeller_follows_the_estimator_contract_issue17(corpus):
     assert set(classify.FITTED) <= set(vars(lab))
     assert lab.settings_["C"] == 2.0 and lab.settings_["seed"] == 0
     assert lab.C == 2.0 and lab.scope_["source"] == "none"
+
+
+def test_a_warm_refit_reaches_the_cold_optimum_in_fewer_iterations():
+    # the review loop refits after every few decisions from the last solution (issue 17:
+    # the engine's warm starts are CodebookClassifier's warm_start)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 8))
+    y = (X[:, :3] @ [1.0, -1.0, 0.5] + 0.3 * rng.normal(size=400) > 0).astype(int) \
+        + (X[:, 3] > 1).astype(int)
+    warm = CodebookClassifier(C=4.0, warm_start=True).fit(X[:380], y[:380])
+    warm.fit(X, y)
+    cold = CodebookClassifier(C=4.0).fit(X, y)
+    # the same optimum up to the solver's tolerance
+    assert np.abs(warm.predict_proba(X) - cold.predict_proba(X)).max() < 5e-3
+    assert warm.n_iter_[0] < cold.n_iter_[0]
+    # other classes: the refit starts afresh
+    three = np.where(y == 2, 1, y)
+    assert np.array_equal(warm.fit(X, three).classes_, [0, 1])
+
+
+def test_codebook_classifier_takes_sparse_word_features():
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(1)
+    X = rng.random((60, 12)) * (rng.random((60, 12)) < 0.3)
+    y = np.arange(60) % 3
+    dense = CodebookClassifier().fit(X, y)
+    sparse = CodebookClassifier().fit(sp.csr_matrix(X), y)
+    assert np.allclose(dense.coef_, sparse.coef_, atol=1e-6)
+    assert np.allclose(classify.full_logits(sparse, sp.csr_matrix(X), 5)[:, :3],
+                       dense.logits(X), atol=1e-6)
+
+
+def test_review_policy_without_a_threshold_labels_the_most_probable_category():
+    rng = np.random.default_rng(2)
+    codable = rng.random(200)
+    P = classify.softmax(rng.normal(size=(200, 4)) * 2)
+    coded = classify.policy.labelled(codable, P)
+    categories = np.column_stack([1 - codable, codable[:, None] * P])  # "no code", codes
+    assert np.array_equal(coded, categories.argmax(axis=1) > 0)
+    wrong = classify.policy.review_priority(codable, P)
+    assert np.allclose(wrong, 1 - categories.max(axis=1))
+    # with the labeller's codable threshold the rule is the threshold's
+    assert np.array_equal(classify.policy.labelled(codable, P, 0.5), codable >= 0.5)

@@ -32,6 +32,50 @@ def test_loading_ctfidf_imports_neither_bertopic_nor_torch():
     assert res.stdout.strip().splitlines()[-1] == "[]", res.stderr[-2000:]
 
 
+def _imported_after(statement: str, modules: tuple[str, ...]) -> list[str]:
+    probe = (f"import sys\n{statement}\n"
+             f"print(sorted(m for m in {modules!r} if m in sys.modules))")
+    res = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    return eval(res.stdout.strip().splitlines()[-1])
+
+
+HEAVY = ("sklearn", "scipy", "umap", "numba", "torch", "spacy", "matplotlib")
+
+
+def test_reading_a_project_file_imports_no_estimator_library(tmp_path):
+    """A no-change re-run only reads the project and checks the seal: the settings are
+    derived from the estimators' parameters without importing scikit-learn or SciPy."""
+    project = tmp_path / "p.yaml"
+    (tmp_path / "fg01.txt").write_text("Ruth: Hello?\nAna: Hi.\n", "utf-8")
+    project.write_text("name: p\ntranscripts: [fg01.txt]\ndiscover:\n  runs: 2\n"
+                       "train:\n  folds: 3\n", "utf-8")
+    statement = ("from themeassist.config import load_project\n"
+                 f"p = load_project({str(project)!r})\n"
+                 "assert p.discover.runs == 2 and p.train.folds == 3")
+    assert _imported_after(statement, HEAVY) == []
+
+
+def test_lazy_packages_still_export_every_name():
+    import themeassist.classify as classify
+    import themeassist.discover as discover
+
+    for package in (classify, discover):
+        for name in package.__all__:
+            assert getattr(package, name) is not None, (package.__name__, name)
+    assert "CodebookLabeller" in dir(classify)
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        classify.nope  # noqa: B018
+    # the estimators' own parameters are the settings' source: the same function
+    from themeassist.classify.parameters import LabellerParameters
+    from themeassist.discover.parameters import ClustererParameters
+
+    assert classify.CodebookLabeller.__init__ is LabellerParameters.__init__
+    assert discover.CandidateClusterer.__init__ is ClustererParameters.__init__
+    assert discover.CandidateClusterer(runs=3).get_params()["runs"] == 3
+
+
 def test_issue17_spacy_is_imported_without_torch_and_torch_stays_importable():
     pytest.importorskip("spacy")
     probe = ("import sys\nfrom themeassist import text\n"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -333,6 +334,81 @@ def test_issue17_each_transcript_is_labelled_by_a_model_that_never_saw_it(world,
     assert labellers["t1"] == {"model": "held-out", "trained_on": ["t0", "t2", "t3"]}
     assert labellers["t9"]["model"] == "final"
     assert len(labels) > 0 and (labels["coder"] == final.name_).all()
+
+
+def _train_and_label(project, tmp_path, world):
+    seg, human, book, emb, cbe = world
+    embedder = SimpleNamespace(model_id="synthetic@0", source="synthetic")
+    result, cache = pipeline.RunResult(out=tmp_path), pipeline.StageCache(tmp_path)
+    pipeline._train_stage(project, tmp_path, cache, "k", seg, emb, book, cbe, human, embedder,
+                          result)
+    return result, cache
+
+
+def _count_fits(monkeypatch) -> list:
+    fits, real = [], classify.CodebookLabeller.fit
+
+    def fit(self, *args, **kwargs):
+        fits.append(1)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(classify.CodebookLabeller, "fit", fit)
+    return fits
+
+
+@pytest.mark.filterwarnings("ignore::themeassist.errors.LittleDataWarning")
+def test_issue17_labels_reuse_the_evaluations_fold_models(world, tmp_path, monkeypatch):
+    # Four coded transcripts, train.folds 5: the evaluation holds out one transcript per
+    # fold, as the labels do, so the label stage fits no labeller; its labels and the
+    # evaluation are what each would make on its own.
+    seg, human, book, emb, cbe = world
+    project = config.Project()
+    result, cache = _train_and_label(project, tmp_path, world)
+    held = result.training.held_out
+    assert [f["test"] for f in held.folds] == [["t0"], ["t1"], ["t2"], ["t3"]]
+    alone = classify.evaluate_model(seg, human[human["coder"] == "A"], book, emb, folds=5,
+                                    seed=project.seed_of("train"), codebook_embeddings=cbe)
+    ran = result.training.model.evaluation_
+    for level in ("codable", "theme", "code"):
+        assert ran["levels"][level]["kappa"] == pytest.approx(alone["levels"][level]["kappa"])
+    assert ran["kappa_top50"] == pytest.approx(alone["kappa_top50"])
+
+    fits = _count_fits(monkeypatch)
+    args = ("k", seg, emb, book, cbe, human, result)
+    pipeline._label_stage(project, tmp_path, cache, *args)
+    assert fits == []
+    reused = result.labels
+    result.training.held_out = None  # as when the evaluation was off or its folds differ
+    (tmp_path / "machine.csv").unlink()
+    pipeline._label_stage(project, tmp_path, cache, *args)
+    assert len(fits) == 4  # one labeller per held-out transcript
+    pd.testing.assert_frame_equal(result.labels.machine, reused.machine)
+    assert result.labels.labellers == reused.labellers
+
+
+@pytest.mark.filterwarnings("ignore::themeassist.errors.LittleDataWarning")
+def test_issue17_labels_hold_out_one_transcript_when_the_evaluation_holds_out_more(
+        world, tmp_path, monkeypatch):
+    seg, human, book, emb, cbe = world
+    project = config.Project.model_validate({"train": {"folds": 2}})
+    result, cache = _train_and_label(project, tmp_path, world)
+    assert [f["test"] for f in result.training.held_out.folds] == [["t0", "t2"], ["t1", "t3"]]
+    fits = _count_fits(monkeypatch)
+    pipeline._label_stage(project, tmp_path, cache, "k", seg, emb, book, cbe, human, result)
+    assert len(fits) == 4
+    assert result.labels.labellers["t1"] == {"model": "held-out",
+                                             "trained_on": ["t0", "t2", "t3"]}
+
+
+def test_issue17_the_evaluation_refuses_held_out_predictions_of_other_folds(world):
+    from themeassist.classify.heldout import held_out_predictions
+
+    seg, human, book, emb, cbe = world
+    a = human[human["coder"] == "A"]
+    held = held_out_predictions(seg, emb, a, book, n_splits=2, codebook_embeddings=cbe)
+    with pytest.raises(ValueError, match="other folds"):
+        classify.evaluate_model(seg, a, book, emb, folds=5, codebook_embeddings=cbe,
+                                held_out=held)
 
 
 def test_issue17_a_new_threshold_only_re_marks_review(world):

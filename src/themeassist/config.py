@@ -151,12 +151,15 @@ def core_arguments(section: _Section) -> dict:
 
 
 def _discover_settings() -> type[_Section]:
-    from themeassist.discover import CandidateClusterer, discover
+    # The light modules (no scikit-learn, UMAP or SciPy): reading a project file must not
+    # cost their import, which a no-change re-run never needs.
+    from themeassist.discover.compose import discover
+    from themeassist.discover.parameters import ClustererParameters
 
     return _settings_of(discover, _DISCOVER_DATA, _DISCOVER_FIELDS, "DiscoverSettings",
                         "Settings of :func:`themeassist.discover.discover` (derived from it "
                         "and its :class:`~themeassist.discover.CandidateClusterer`).",
-                        parts=(CandidateClusterer,))
+                        parts=(ClustererParameters,))
 
 
 DiscoverSettings = _discover_settings()
@@ -189,11 +192,12 @@ def _train_settings() -> type[_Section]:
 
     from pydantic import create_model
 
-    from themeassist.classify import CodebookLabeller
+    # CodebookLabeller's __init__, from the module that defines it without scikit-learn
+    from themeassist.classify.parameters import LabellerParameters
 
-    params = inspect.signature(CodebookLabeller.__init__).parameters
+    params = inspect.signature(LabellerParameters.__init__).parameters
     data = tuple(p for p in params if p not in _TRAIN_FIELDS and p != "seed")
-    base = _settings_of(CodebookLabeller.__init__, data, _TRAIN_FIELDS, "_LabellerSettings",
+    base = _settings_of(LabellerParameters.__init__, data, _TRAIN_FIELDS, "_LabellerSettings",
                         "The labeller's parameters that are project settings.")
     # the stage's own keys: whether to evaluate, and which embeddings the model is given
     return create_model(

@@ -100,6 +100,7 @@ class ClassifierParams(_Strict):
     temperature: _Positive = 1.0
     max_iter: _Count = 2000
     random_state: int | None = None
+    warm_start: bool = False
 
     @field_validator("class_weight")
     @classmethod

@@ -66,6 +66,10 @@ class Trained:
 
     model: Any  # themeassist.classify.CodebookLabeller
     primary_coder: str | None
+    #: The evaluation's held-out predictions (a :class:`~themeassist.classify.heldout.HeldOut`)
+    #: when this run evaluated; in memory only: the label stage reuses them when its folds
+    #: are the same, so the fold models are trained once.
+    held_out: Any = None
 
 
 @dataclass
@@ -609,16 +613,28 @@ def _train_stage(project, out, cache, inputs_key, segments, vectors, codebook, b
     n_groups = train_segments["transcript_id"].nunique()
     args = train_arguments(project)
     evaluate = bool(args.pop("evaluate") and primary is not None and n_groups >= 2)
+    decided = decided_by(result.decisions, primary)
+    held = None
+    if evaluate:
+        # The evaluation's held-out predictions, made here so that the label stage can
+        # label the coded transcripts with the same fold models when its folds are these
+        # (one transcript per fold: no more coded transcripts than train.folds).
+        from themeassist.classify.heldout import held_out_predictions
+
+        held = held_out_predictions(
+            train_segments, vectors[mask], train_codings, codebook, n_splits=args["folds"],
+            codebook_embeddings=book_vectors, decided=decided,
+            embedding_model=embedder.model_id, **args)
     model = classify.train_model(
         train_segments, train_codings if primary is not None else None, codebook, vectors[mask],
         codebook_embeddings=book_vectors, embedding_model=embedder.model_id,
         embedding_source=getattr(embedder, "source", str(project.embedding.model)),
-        evaluate=evaluate, decided=decided_by(result.decisions, primary), **args)
+        evaluate=evaluate, decided=decided, held_out=held, **args)
 
     _write_dir(folder, lambda st: modelstore.write_model(st, model))
     cache.done("train", key)
     model = modelstore.load_model(folder)  # as a reusing run will see it
-    result.training = Trained(model, primary)
+    result.training = Trained(model, primary, held_out=held)
     what = (f"trained on coder {primary}'s {len(train_codings)} codes in {n_groups} transcripts"
             if primary is not None else "zero-shot model from the codebook text (no human coding)")
     return f"{model.name_}: {what}" + ("" if evaluate else "; no cross-validated evaluation")
@@ -689,7 +705,8 @@ def _label_stage(project, out, cache, inputs_key, segments, vectors, codebook, b
         return f"reused {len(machine)} machine codes"
     labels, labellers = held_out_labels(segments, vectors, human, primary, model, codebook,
                                         book_vectors, train_arguments(project),
-                                        decisions=result.decisions)
+                                        decisions=result.decisions,
+                                        held=result.training.held_out)
     machine = apply_threshold(labels, threshold)
     held_out = [t for t, who in labellers.items() if who["model"] == "held-out"]
     info = {"model": model.name_, "threshold": threshold, "held_out": held_out,
@@ -727,14 +744,18 @@ def apply_threshold(machine: pd.DataFrame, threshold: float) -> pd.DataFrame:
 
 
 def held_out_labels(segments, vectors, human, primary, model, codebook, book_vectors,
-                    train_args: dict[str, Any], decisions: pd.DataFrame | None = None
-                    ) -> tuple[pd.DataFrame, dict[str, dict]]:
+                    train_args: dict[str, Any], decisions: pd.DataFrame | None = None,
+                    held: Any = None) -> tuple[pd.DataFrame, dict[str, dict]]:
     """Label every transcript; a transcript ``primary`` coded by a model that never saw it.
 
     Returns the codings (``needs_review`` as the model's default threshold marks it) and,
     per transcript, which model labelled it: ``{"model": "held-out" | "final",
     "trained_on": [transcript ids]}``, so the held-out property can be checked from the
     models and their training ids.
+
+    ``held`` (a :class:`~themeassist.classify.heldout.HeldOut`, the evaluation's, made with
+    the same settings on the same segments) is used when it holds out one transcript per
+    fold, as this labelling does; otherwise the held-out predictions are made here.
     """
     from themeassist.classify.heldout import held_out_predictions
 
@@ -746,11 +767,14 @@ def held_out_labels(segments, vectors, human, primary, model, codebook, book_vec
     parts: dict[Any, pd.DataFrame] = {}
     if len(coded) >= 2:
         # the one held-out procedure of the evaluation, one transcript per fold
-        mask = segments["segment_id"].isin(train_segments["segment_id"]).to_numpy()
-        held = held_out_predictions(
-            train_segments, vectors[mask], train_codings, codebook, n_splits=None,
-            codebook_embeddings=book_vectors, decided=decided_by(decisions, primary),
-            embedding_model=model.embedding_model_, quiet=False, **args)
+        if held is not None and not all(len(f["test"]) == 1 for f in held.folds):
+            held = None  # the evaluation's folds hold out several transcripts each
+        if held is None:
+            mask = segments["segment_id"].isin(train_segments["segment_id"]).to_numpy()
+            held = held_out_predictions(
+                train_segments, vectors[mask], train_codings, codebook, n_splits=None,
+                codebook_embeddings=book_vectors, decided=decided_by(decisions, primary),
+                embedding_model=model.embedding_model_, quiet=False, **args)
         for fold in held.folds:
             (t,) = fold["test"]
             labellers[str(t)] = {"model": "held-out", "trained_on": fold["trained_on"]}

@@ -100,80 +100,33 @@ classify.train_model(...)`` keeps working.
 
 from __future__ import annotations
 
-from themeassist.classify.active import pick_uncertain_diverse, suggest
-from themeassist.classify.calibration import (
-    _fit_smoothing,
-    _kappa,
-    _nll,
-    _set_nll,
-    choose_threshold,
-    coverage_curve,
-    expected_calibration_error,
-    fit_temperature,
-    fit_temperature_sets,
-    needs_review,
-)
-from themeassist.classify.estimators import (
-    CodebookClassifier,
-    NgramScorer,
-    _codable_logit,
-    _full_logits,
-    _softmax,
-    fit_ngram_scorer,
-)
-from themeassist.classify.evaluate import evaluate_model
-from themeassist.classify.features import (
-    FeatureSpec,
-    SegmentFeatures,
-    _check_embeddings,
-    _column,
-    _prior_rows,
-    build_features,
-    codebook_texts,
-    feature_spec,
-    neighbours,
-    smooth_logits,
-)
-from themeassist.classify import policy
-from themeassist.classify.hierarchy import PATH_SPLIT, code_path, hierarchy_ancestors
-from themeassist.classify.labeller import (
-    CALIBRATIONS,
-    DEFAULT_SETTINGS,
-    FITTED,
-    METHOD,
-    SCOPES,
-    CodebookLabeller,
-    CodingModel,
-    _settings,
-    check_codebook_match,
-    train_model,
-)
-from themeassist.classify.scope import (
-    FACILITATOR_KINDS,
-    FACILITATOR_ROLES,
-    SCOPE_MASK,
-    codebook_scope,
-    default_codable_rate,
-    learn_scope,
-    parse_questions,
-    scope_outside,
-)
-from themeassist.classify.sets import fit_set_rule, predict_sets, set_metrics, set_probabilities
-from themeassist.classify.training import _Data, _grouped_folds, _prepare
+from themeassist._lazy import lazy_exports
 
-__all__ = [
-    "CALIBRATIONS", "DEFAULT_SETTINGS", "FITTED", "FACILITATOR_KINDS", "FACILITATOR_ROLES", "METHOD",
-    "PATH_SPLIT", "SCOPES", "SCOPE_MASK", "CodebookClassifier", "CodebookLabeller",
-    "CodingModel", "FeatureSpec",
-    "NgramScorer", "SegmentFeatures", "build_features", "check_codebook_match", "choose_threshold", "code_path",
-    "codebook_scope", "codebook_texts", "coverage_curve", "default_codable_rate",
-    "evaluate_model", "expected_calibration_error", "feature_spec", "fit_ngram_scorer",
-    "fit_set_rule", "fit_temperature", "fit_temperature_sets", "hierarchy_ancestors",
-    "learn_scope", "needs_review", "neighbours", "parse_questions", "pick_uncertain_diverse", "policy",
-    "predict_sets", "scope_outside", "set_metrics", "set_probabilities", "smooth_logits",
-    "suggest", "train_model",
-    # private helpers the review engine and the evaluation scripts share
-    "_Data", "_check_embeddings", "_codable_logit", "_column", "_fit_smoothing",
-    "_full_logits", "_grouped_folds", "_kappa", "_nll", "_prepare", "_prior_rows",
-    "_set_nll", "_settings", "_softmax",
-]
+#: Public name -> the module of this package that defines it, imported on first use
+#: (PEP 562): the project settings read :mod:`~themeassist.classify.parameters` alone,
+#: without the labeller's scikit-learn and SciPy. ``_kappa`` is private (a test compares
+#: with it).
+_EXPORTS = {
+    "active": ("pick_uncertain_diverse", "suggest"),
+    "calibration": ("_kappa", "choose_threshold", "coverage_curve",
+                    "expected_calibration_error", "fit_temperature", "fit_temperature_sets",
+                    "needs_review"),
+    "estimators": ("CodebookClassifier", "NgramScorer", "codable_logits", "fit_ngram_scorer",
+                   "full_logits", "softmax"),
+    "evaluate": ("evaluate_model",),
+    "features": ("FeatureSpec", "SegmentFeatures", "build_features", "check_embeddings",
+                 "codebook_texts", "feature_spec", "neighbours", "prior_rows",
+                 "smooth_logits"),
+    "hierarchy": ("PATH_SPLIT", "code_path", "hierarchy_ancestors"),
+    "labeller": ("DEFAULT_SETTINGS", "FITTED", "METHOD", "CodebookLabeller", "CodingModel",
+                 "check_codebook_match", "train_model"),
+    "parameters": ("CALIBRATIONS", "SCOPES", "LabellerParameters"),
+    "policy": ("policy",),
+    "scope": ("FACILITATOR_KINDS", "FACILITATOR_ROLES", "SCOPE_MASK", "codebook_scope",
+              "default_codable_rate", "learn_scope", "parse_questions", "scope_outside",
+              "zero_shot_codable"),
+    "sets": ("fit_set_rule", "predict_sets", "set_metrics", "set_probabilities"),
+    "training": ("TrainingData", "codebook_prior", "grouped_folds", "training_data"),
+}
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from themeassist import tables
-from themeassist.classify.features import _check_embeddings
+from themeassist.classify.features import check_embeddings
 from themeassist.errors import InputError
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ def suggest(model: CodebookLabeller, segments: pd.DataFrame, embeddings: np.ndar
     if n < 1:
         raise InputError("n must be at least 1", expected=">= 1", got=n)
     segs = tables.validate_segments(segments)
-    emb = _check_embeddings(segs, embeddings, model.spec_.dim).astype(np.float64)
+    emb = check_embeddings(segs, embeddings, model.spec_.dim).astype(np.float64)
     codable, P = model.predict_proba(segs, emb)
     coded = set(map(str, coded_ids))
     is_coded = segs["segment_id"].isin(coded).to_numpy()

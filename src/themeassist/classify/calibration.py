@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 
 from themeassist.classify.features import smooth_logits
+from themeassist.errors import UndefinedStatisticWarning
 
 
 def fit_temperature(logits: np.ndarray, y: np.ndarray, sample_weight=None) -> float:
@@ -145,14 +146,12 @@ def _fit_smoothing(z, prev_idx, next_idx, grid, rows, y, w, member=None,
 
 def _best_codable_threshold(p: np.ndarray, y: np.ndarray) -> float:
     """The codable threshold with the highest Cohen's kappa of detection (ties: nearer 0.5)."""
-    from sklearn.metrics import cohen_kappa_score
-
     best, best_t = -np.inf, 0.5
     for t in np.round(np.arange(0.05, 0.951, 0.025), 3):
         pred = (p >= t).astype(int)
         if pred.min() == pred.max() and y.min() == y.max():
             continue
-        k = cohen_kappa_score(y, pred) if pred.min() != pred.max() else 0.0
+        k = _kappa(y, pred) if pred.min() != pred.max() else 0.0
         if k > best + 1e-9 or (abs(k - best) <= 1e-9 and abs(t - 0.5) < abs(best_t - 0.5)):
             best, best_t = k, float(t)
     return best_t
@@ -191,8 +190,10 @@ def choose_threshold(confidence: np.ndarray, human: np.ndarray, predicted: np.nd
 
 # --------------------------------------------------------------------------- evaluation
 def _kappa(a, b) -> float:
-    """Cohen's kappa that is 1.0 for perfect agreement on one category (no silent NaN)."""
-    from sklearn.metrics import cohen_kappa_score
+    """Cohen's kappa (:func:`themeassist.agree.cohen_kappa`, the one implementation), but
+    1.0 for perfect agreement on one category, where the coefficient is undefined: a
+    threshold or a subset of the coverage curve whose labels all agree is not a failure."""
+    from themeassist import agree
 
     a, b = np.asarray(a), np.asarray(b)
     if len(a) == 0:
@@ -200,8 +201,8 @@ def _kappa(a, b) -> float:
     if len(set(a.tolist()) | set(b.tolist())) == 1:
         return 1.0
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return float(cohen_kappa_score(a, b))
+        warnings.simplefilter("ignore", UndefinedStatisticWarning)
+        return float(agree.cohen_kappa(a, b))
 
 
 def expected_calibration_error(confidence, correct, n_bins: int = 15) -> tuple[float, list[dict]]:

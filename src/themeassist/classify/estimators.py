@@ -17,10 +17,23 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 
 # --------------------------------------------------------------------------- estimator
-def _softmax(z: np.ndarray) -> np.ndarray:
+def softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of logits ``z`` (n, k), shifted by each row's maximum for stability.
+
+    The probabilities of every classifier here are ``softmax(logits / temperature)``.
+
+    Examples
+    --------
+    >>> softmax(np.array([[0.0, np.log(3.0)]])).round(2).tolist()
+    [[0.25, 0.75]]
+    """
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=1, keepdims=True)
+
+
+#: In-package name (labeller.py).
+_softmax = softmax
 
 
 #: scikit-learn (>= 1.8) warns when a target has more distinct values than half its samples
@@ -52,6 +65,11 @@ class CodebookClassifier(ClassifierMixin, BaseEstimator):
         L-BFGS iterations.
     random_state : int or None, default None
         Passed to the solver (L-BFGS is deterministic; kept for the sklearn contract).
+    warm_start : bool, default False
+        Start :meth:`fit` from the previous fit's solution when the classes and features
+        are the same (sklearn's meaning): the same optimum up to the solver's tolerance,
+        reached in a fraction of the iterations when the data changed little, which is
+        what lets the review loop refit after every few decisions.
 
     Attributes
     ----------
@@ -74,12 +92,13 @@ class CodebookClassifier(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, C=1.0, *, class_weight=None, temperature=1.0, max_iter=2000,
-                 random_state=None):
+                 random_state=None, warm_start=False):
         self.C = C
         self.class_weight = class_weight
         self.temperature = temperature
         self.max_iter = max_iter
         self.random_state = random_state
+        self.warm_start = warm_start
 
     def _check_params(self) -> None:
         if not (isinstance(self.C, (int, float, np.number)) and self.C > 0):
@@ -90,11 +109,16 @@ class CodebookClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"class_weight must be None, 'balanced' or a dict, got {self.class_weight!r}")
 
     def fit(self, X, y, sample_weight=None):
-        """Fit the logistic regression; returns ``self``."""
+        """Fit the logistic regression; returns ``self``.
+
+        ``X`` may be dense or scipy sparse (CSR), as for the review loop's word n-grams.
+        """
         from sklearn.linear_model import LogisticRegression
 
         self._check_params()
-        X, y = validate_data(self, X, y, dtype=np.float64)
+        previous = ((self.coef_, self.intercept_, self.classes_)
+                    if self.warm_start and hasattr(self, "coef_") else None)
+        X, y = validate_data(self, X, y, dtype=np.float64, accept_sparse="csr")
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=_MANY_CLASSES)
             check_classification_targets(y)
@@ -107,7 +131,12 @@ class CodebookClassifier(ClassifierMixin, BaseEstimator):
             self.n_iter_ = np.zeros(1, dtype=np.int32)
             return self
         lr = LogisticRegression(C=float(self.C), class_weight=self.class_weight,
-                                max_iter=self.max_iter, random_state=self.random_state)
+                                max_iter=self.max_iter, random_state=self.random_state,
+                                warm_start=self.warm_start)
+        if (previous is not None and len(previous[2]) > 1
+                and np.array_equal(previous[2], classes) and previous[0].shape[1] == X.shape[1]):
+            # sklearn's warm start reads the last solution from the solver's attributes
+            lr.coef_, lr.intercept_ = previous[0], previous[1]
         # One BLAS thread: L-BFGS on a few thousand rows is 10-20x slower with threads
         # fighting over shared cores (measured), and one thread is exactly reproducible.
         from threadpoolctl import threadpool_limits
@@ -125,8 +154,8 @@ class CodebookClassifier(ClassifierMixin, BaseEstimator):
     def decision_function(self, X):
         """Raw logits (before the temperature): (n,) for two classes, else (n, n_classes)."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
-        z = X @ self.coef_.T + self.intercept_
+        X = validate_data(self, X, reset=False, dtype=np.float64, accept_sparse="csr")
+        z = np.asarray(X @ self.coef_.T) + self.intercept_
         if len(self.classes_) <= 2:
             return z[:, 0]
         return z
@@ -143,7 +172,7 @@ class CodebookClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X):
         """Calibrated class probabilities: softmax of logits / temperature."""
         check_is_fitted(self)
-        return _softmax(self.logits(X) / float(self.temperature))
+        return softmax(self.logits(X) / float(self.temperature))
 
     def predict(self, X):
         check_is_fitted(self)
@@ -152,6 +181,7 @@ class CodebookClassifier(ClassifierMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.poor_score = False
+        tags.input_tags.sparse = True      # CSR, as the review loop's word n-grams
         return tags
 
 # --------------------------------------------------------------------------- word n-grams
@@ -259,18 +289,36 @@ def fit_ngram_scorer(texts, y, sample_weight=None, *, C: float = 4.0, min_df: in
     return NgramScorer(vocab, scorer.ngram_range, idf, lr.coef_.copy(), lr.intercept_.copy(),
                        lr.classes_.copy())
 
-def _full_logits(clf: CodebookClassifier, X: np.ndarray, n_classes: int) -> np.ndarray:
-    """Logits over all ``n_classes`` codes (classes absent from training get -inf-ish)."""
-    z = np.full((len(X), n_classes), -50.0)
-    z[:, clf.classes_.astype(int)] = clf.logits(X)
+def full_logits(clf: CodebookClassifier, X, n_classes: int) -> np.ndarray:
+    """Raw logits of a code classifier over all ``n_classes`` codes, shape (n, n_classes).
+
+    The classifier's classes are code indices; a code it never saw in training gets -50
+    (probability ~0 after the softmax), so that the columns always follow the codebook.
+
+    Examples
+    --------
+    >>> clf = CodebookClassifier().fit([[0.0], [1.0]], [0, 2])
+    >>> full_logits(clf, [[0.5]], 3)[0].round(1).tolist()[1]
+    -50.0
+    """
+    known = clf.logits(X)
+    z = np.full((len(known), n_classes), -50.0)
+    z[:, clf.classes_.astype(int)] = known
     return z
 
 
-def _codable_logit(clf: CodebookClassifier, X: np.ndarray) -> np.ndarray:
-    """(n, 2) logits of [not codable, codable]."""
+def codable_logits(clf: CodebookClassifier, X) -> np.ndarray:
+    """Raw (n, 2) logits ``[0, z]`` of [not codable, codable] of a 0/1 classifier.
+
+    A classifier that saw one class only says so with a logit of +-50.
+    """
     if len(clf.classes_) == 1:
-        z = np.full(len(X), 50.0 if clf.classes_[0] == 1 else -50.0)
+        z = np.full(np.shape(X)[0], 50.0 if clf.classes_[0] == 1 else -50.0)
     else:
         z = clf.decision_function(X)
     return np.column_stack([np.zeros_like(z), z])
+
+
+#: In-package names (labeller.py, training.py).
+_full_logits, _codable_logit = full_logits, codable_logits
 

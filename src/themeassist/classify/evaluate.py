@@ -16,11 +16,11 @@ from themeassist.classify.calibration import (
     coverage_curve,
     expected_calibration_error,
 )
-from themeassist.classify.features import _check_embeddings
-from themeassist.classify.heldout import held_out_predictions
+from themeassist.classify.features import check_embeddings
+from themeassist.classify.heldout import HeldOut, held_out_predictions
 from themeassist.classify.labeller import METHOD, _settings
 from themeassist.classify.sets import set_metrics
-from themeassist.classify.training import _Data, _prepare
+from themeassist.classify.training import TrainingData, grouped_folds, training_data
 from themeassist.errors import InputError, UndefinedStatisticWarning
 
 
@@ -76,6 +76,7 @@ def evaluate_model(
     codebook_embeddings: np.ndarray | None = None,
     context: bool = True,
     decided: Sequence[str] | None = None,
+    held_out: HeldOut | None = None,
     **settings: Any,
 ) -> dict[str, Any]:
     """Cross-validate the pre-labeller, grouped by transcript (never train and test on one).
@@ -85,6 +86,19 @@ def evaluate_model(
     calibration) on the other transcripts and predicts the held-out ones, whole
     transcripts, as labelling does. Transcripts without human codes are left
     out.
+
+    Parameters
+    ----------
+    segments, codings, codebook, embeddings
+        As for :meth:`CodebookLabeller.fit <themeassist.classify.CodebookLabeller.fit>`.
+    folds : int, default 5
+        Grouped folds (``min(folds, coded transcripts)``).
+    seed, codebook_embeddings, context, decided, **settings
+        The labeller's seed, codebook embeddings, parameters and read segments.
+    held_out : HeldOut, optional
+        The held-out predictions of these folds and settings, when the caller has already
+        made them (a project run labels its transcripts with the same ones): they are
+        scored instead of being made again. Folds other than this evaluation's are refused.
 
     Returns
     -------
@@ -114,17 +128,25 @@ def evaluate_model(
     segs = tables.validate_segments(segments)
     book = tables.validate_codebook(codebook)
     cod = tables.validate_codings(codings, book, segs)
-    emb = _check_embeddings(segs, embeddings)
+    emb = check_embeddings(segs, embeddings)
     s = _settings({**settings, "context": context, "folds": folds})
-    d = _prepare(segs, cod, book, np.zeros((len(segs), 1)), decided)
+    d = training_data(segs, cod, book, np.zeros((len(segs), 1)), decided)
     params = {k: v for k, v in s.items() if k != "seed"}
     n_groups = len(set(d.groups[d.in_scope]))
     if n_groups < 2:
         raise InputError("evaluation needs codings on at least two transcripts",
                          expected="2 or more coded transcripts", got=n_groups)
-    held = held_out_predictions(segs, emb, cod, book, n_splits=folds, seed=seed,
-                                codebook_embeddings=codebook_embeddings, decided=decided,
-                                **params)
+    if held_out is None:
+        held = held_out_predictions(segs, emb, cod, book, n_splits=folds, seed=seed,
+                                    codebook_embeddings=codebook_embeddings, decided=decided,
+                                    **params)
+    else:
+        expected = [sorted(set(d.groups[test]))
+                    for _, test in grouped_folds(d.groups, d.in_scope, folds)]
+        if [f["test"] for f in held_out.folds] != expected or len(held_out.codable) != len(segs):
+            raise ValueError("held_out: predictions of other folds or segments than this "
+                             f"evaluation's ({len(expected)} folds over {len(segs)} segments)")
+        held = held_out
     codable_p, codable_cut, code_p, code_s = (held.codable, held.codable_threshold,
                                               held.proba, held.sets)
     n_folds = len(held.folds)
@@ -133,7 +155,7 @@ def evaluate_model(
     return result
 
 
-def _metrics(segs, book, d: _Data, codable_p, codable_cut, code_p, n_folds, n_groups, s,
+def _metrics(segs, book, d: TrainingData, codable_p, codable_cut, code_p, n_folds, n_groups, s,
              code_s=None) -> dict[str, Any]:
     codes = np.array(tables.code_labels(book).tolist(), dtype=object)
     themes = book["theme"].to_numpy()

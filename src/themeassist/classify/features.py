@@ -55,7 +55,29 @@ def _column(segments: pd.DataFrame, name: str) -> np.ndarray:
     return tables._as_text(segments[name]).to_numpy()
 
 
-def _check_embeddings(segments: pd.DataFrame, embeddings: np.ndarray, dim: int | None = None) -> np.ndarray:
+def check_embeddings(segments: pd.DataFrame, embeddings: np.ndarray,
+                     dim: int | None = None) -> np.ndarray:
+    """The embeddings as float32, checked against the segments (and the model's ``dim``).
+
+    Parameters
+    ----------
+    segments : DataFrame
+        The rows the embeddings belong to, in order.
+    embeddings : array-like of shape (n_segments, dim)
+    dim : int, optional
+        The embedding size a fitted model expects.
+
+    Returns
+    -------
+    ndarray of float32
+
+    Raises
+    ------
+    InputError
+        Not one row per segment.
+    ModelError
+        Another size than ``dim`` (embeddings of another embedding model).
+    """
     emb = np.asarray(embeddings, dtype=np.float32)
     if emb.ndim != 2 or emb.shape[0] != len(segments):
         raise InputError("embeddings do not match the segments",
@@ -143,7 +165,7 @@ def build_features(segments: pd.DataFrame, embeddings: np.ndarray, spec: Feature
     >>> np.array_equal(build_features(seg.iloc[[2]], emb[[2]], spec), X[[2]])
     True
     """
-    emb = _check_embeddings(segments, embeddings, spec.dim)
+    emb = check_embeddings(segments, embeddings, spec.dim)
     if not spec.context:
         return emb.astype(np.float64)
     n = len(segments)
@@ -164,11 +186,25 @@ def build_features(segments: pd.DataFrame, embeddings: np.ndarray, spec: Feature
     return np.hstack(blocks)
 
 
-def _prior_rows(codebook_embeddings: np.ndarray, n_features: int) -> np.ndarray:
-    """Pseudo-examples: a codebook entry's embedding in the text slot, no context."""
+def prior_rows(codebook_embeddings: np.ndarray, n_features: int) -> np.ndarray:
+    """Feature rows of the codebook's pseudo-examples: each entry's embedding in the
+    segment's own embedding slot, no context (zeros elsewhere).
+
+    A code classifier gets one such row per entry, labelled with the entry's code, so
+    that a code nobody has applied yet can still be predicted.
+
+    Examples
+    --------
+    >>> prior_rows(np.eye(2), 5).tolist()
+    [[1.0, 0.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0, 0.0]]
+    """
     X = np.zeros((len(codebook_embeddings), n_features))
     X[:, :codebook_embeddings.shape[1]] = codebook_embeddings
     return X
+
+
+#: In-package names (labeller.py and the modules split from it).
+_check_embeddings, _prior_rows = check_embeddings, prior_rows
 
 
 #: The text embedded for each codebook entry (shared with discovery).
@@ -221,7 +257,7 @@ class SegmentFeatures(TransformerMixin, BaseEstimator):
 
     def fit(self, segments: pd.DataFrame, embeddings: np.ndarray) -> SegmentFeatures:
         """Learn the layout; an :class:`InputError` names a missing categorical column."""
-        emb = _check_embeddings(segments, embeddings)
+        emb = check_embeddings(segments, embeddings)
         missing = [c for c in self.categorical if c not in segments.columns]
         if missing:
             raise InputError(f"feature column(s) {', '.join(map(repr, missing))} not in the "

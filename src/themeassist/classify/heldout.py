@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 
 from themeassist import tables
-from themeassist.classify.features import _check_embeddings
+from themeassist.classify.features import check_embeddings
 from themeassist.classify.labeller import CodebookLabeller
-from themeassist.classify.training import _grouped_folds, _prepare
+from themeassist.classify.training import grouped_folds, training_data
 from themeassist.errors import InputError, LittleDataWarning
 
 
@@ -67,7 +67,7 @@ def held_out_predictions(segments: pd.DataFrame, embeddings: np.ndarray,
                          **params: Any) -> HeldOut:
     """Predict every coded transcript with a :class:`CodebookLabeller` trained without it.
 
-    Folds are grouped by transcript (:func:`~themeassist.classify.training._grouped_folds`:
+    Folds are grouped by transcript (:func:`~themeassist.classify.training.grouped_folds`:
     sorted transcript ids, round robin, deterministic): each fold's labeller is fitted on
     every other transcript (with its own inner calibration) and predicts the held-out ones.
     Transcripts the human never read (no code, and no decided segment) are never held out.
@@ -103,8 +103,8 @@ def held_out_predictions(segments: pd.DataFrame, embeddings: np.ndarray,
     segs = tables.validate_segments(segments)
     book = tables.validate_codebook(codebook)
     cod = tables.validate_codings(codings, book, segs)
-    emb = _check_embeddings(segs, embeddings)
-    d = _prepare(segs, cod, book, np.zeros((len(segs), 1)), decided)
+    emb = check_embeddings(segs, embeddings)
+    d = training_data(segs, cod, book, np.zeros((len(segs), 1)), decided)
     n_groups = len(set(d.groups[d.in_scope]))
     if n_groups < 2:
         raise InputError("held-out predictions need codings on at least two transcripts",
@@ -114,7 +114,7 @@ def held_out_predictions(segments: pd.DataFrame, embeddings: np.ndarray,
                   proba=np.full((n, n_codes), np.nan), sets=np.zeros((n, n_codes), dtype=bool),
                   codings=pd.DataFrame(), in_scope=d.in_scope)
     parts = []
-    for train, test in _grouped_folds(d.groups, d.in_scope, n_splits or n_groups):
+    for train, test in grouped_folds(d.groups, d.in_scope, n_splits or n_groups):
         tr_ids = set(segs["segment_id"][train])
         with warnings.catch_warnings():
             if quiet:

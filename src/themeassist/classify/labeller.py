@@ -7,7 +7,7 @@ import json
 import warnings
 from collections.abc import Sequence
 import inspect
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,6 +35,7 @@ from themeassist.classify.features import (
     neighbours,
     smooth_logits,
 )
+from themeassist.classify.parameters import CALIBRATIONS, SCOPES, LabellerParameters
 from themeassist.classify.scope import (
     SCOPE_MASK,
     codebook_scope,
@@ -60,19 +61,10 @@ from themeassist.errors import InputError, LittleDataWarning, ModelError
 #: Versioned name of the method (R9): goes into model cards and manifests.
 METHOD = "themeassist.classify.lr-ngram-context-temperature-scope-sets-pull.v4"
 
-#: Values of the ``calibration`` setting.
-CALIBRATIONS = ("code-set", "weighted")
-#: Values of the ``scope`` setting.
-SCOPES = ("auto", "codebook", "learnt", "none")
-
 
 
 # --------------------------------------------------------------------------- the labeller
-Scope = Literal["auto", "codebook", "learnt", "none"]
-Calibration = Literal["code-set", "weighted"]
-
-
-class CodebookLabeller(BaseEstimator):
+class CodebookLabeller(LabellerParameters, BaseEstimator):
     """Pre-labels segments with a codebook's codes, calibrated on human coding.
 
     Two :class:`~themeassist.classify.estimators.CodebookClassifier` (is the segment coded?
@@ -90,6 +82,9 @@ class CodebookLabeller(BaseEstimator):
 
     Parameters
     ----------
+    (``__init__`` is :class:`~themeassist.classify.parameters.LabellerParameters`'s, so
+    that the project settings derived from it do not import scikit-learn.)
+
     name : str, default "classify"
         Coder name prefix of the labels: ``model:<name>@<hash12>``.
     context : bool, default True
@@ -206,55 +201,6 @@ class CodebookLabeller(BaseEstimator):
     >>> lab.predict_codings(seg, emb)["subtheme"].tolist()
     ['Grants', 'Peers', 'Grants']
     """
-
-    def __init__(self, *, name: str = "classify", context: bool = True,
-                 categorical: tuple[str, ...] = ("question", "role"),
-                 optional_categorical: tuple[str, ...] = ("prompt", "kind"),
-                 C: float = 4.0, codable_C: float = 1.0, class_weight: str | None = None,
-                 neighbour_weight: float = 0.5, prior_weight: float = 1.0,
-                 prior_strength: float = 50.0, prior_pull_grid: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0),
-                 folds: int = 5, backoff: float = 0.0,
-                 min_support: int = 2, second_code: float = 0.35, target_kappa: float = 0.8,
-                 min_codings: int = 50, zero_shot_scale: float = 20.0,
-                 smoothing_grid: tuple[float, ...] = (0.0,),
-                 zero_shot_codable_rate: float | None = None, scope: Scope = "auto",
-                 scope_weight_grid: tuple[float, ...] = (0.0, 1.0, 2.0, 4.0, 8.0),
-                 max_iter: int = 2000, ngram_C: float = 4.0, ngram_codable_C: float = 16.0,
-                 ngram_weight: float = 1.0,
-                 ngram_weight_grid: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0),
-                 ngram_range: tuple[int, int] = (1, 2), ngram_min_df: int = 2,
-                 calibration: Calibration = "code-set", seed: int = 0):
-        self.name = name
-        self.context = context
-        self.categorical = categorical
-        self.optional_categorical = optional_categorical
-        self.C = C
-        self.codable_C = codable_C
-        self.class_weight = class_weight
-        self.neighbour_weight = neighbour_weight
-        self.prior_weight = prior_weight
-        self.prior_strength = prior_strength
-        self.prior_pull_grid = prior_pull_grid
-        self.folds = folds
-        self.backoff = backoff
-        self.min_support = min_support
-        self.second_code = second_code
-        self.target_kappa = target_kappa
-        self.min_codings = min_codings
-        self.zero_shot_scale = zero_shot_scale
-        self.smoothing_grid = smoothing_grid
-        self.zero_shot_codable_rate = zero_shot_codable_rate
-        self.scope = scope
-        self.scope_weight_grid = scope_weight_grid
-        self.max_iter = max_iter
-        self.ngram_C = ngram_C
-        self.ngram_codable_C = ngram_codable_C
-        self.ngram_weight = ngram_weight
-        self.ngram_weight_grid = ngram_weight_grid
-        self.ngram_range = ngram_range
-        self.ngram_min_df = ngram_min_df
-        self.calibration = calibration
-        self.seed = seed
 
     # -- fitting
     def fit(self, segments: pd.DataFrame, embeddings: np.ndarray,
@@ -557,6 +503,7 @@ def train_model(
     embedding_source: str | None = None,
     evaluate: bool = False,
     decided: Sequence[str] | None = None,
+    held_out: Any = None,
     **settings: Any,
 ) -> CodebookLabeller:
     """Train a pre-labelling model on human codings (or zero-shot from the codebook text).
@@ -593,6 +540,11 @@ def train_model(
         The segments a human has read (``decisions`` table of DESIGN.md): uncoded ones
         among them are the negatives of the codable classifier, and segments outside it
         are not used. Default: every segment of a transcript with at least one code.
+    held_out : HeldOut, optional
+        With ``evaluate``: the evaluation's held-out predictions, already made by the
+        caller with the same folds and settings
+        (:func:`~themeassist.classify.heldout.held_out_predictions`), scored instead of
+        made again.
     **settings
         Overrides of :data:`DEFAULT_SETTINGS` (``C``, ``folds``, ``backoff``, ...).
 
@@ -626,6 +578,7 @@ def train_model(
                                            folds=model.folds, seed=seed,
                                            codebook_embeddings=codebook_embeddings,
                                            context=context, decided=decided,
+                                           held_out=held_out,
                                            **{k: v for k, v in settings.items() if k != "folds"})
     return model
 

@@ -68,11 +68,38 @@ def back_off(i: int, j: int, P: np.ndarray, T: np.ndarray, theme_of: np.ndarray,
     return "theme", th, "", "", float(T[i, theme_of[j]])
 
 
-def review_priority(codable: np.ndarray, P: np.ndarray, codable_threshold: float) -> np.ndarray:
+def labelled(codable: np.ndarray, P: np.ndarray,
+             codable_threshold: float | None = None) -> np.ndarray:
+    """Which segments get a code rather than "no code".
+
+    With a ``codable_threshold`` (a labeller's, chosen out of fold), the segments whose
+    codable probability reaches it. Without one, the segments whose most probable category
+    is a code: with ``c`` the probability that a human codes the segment and ``p_j`` that of
+    code ``j`` given that it is coded, the categories are "no code" (``1 - c``) and each
+    code (``c p_j``), and the label that maximises the expected agreement with the human is
+    the most probable one, a code when ``c max_j p_j > 1 - c`` (the review loop's rule).
+
+    Examples
+    --------
+    >>> P = np.array([[0.5, 0.5], [0.9, 0.1]])
+    >>> labelled(np.array([0.6, 0.6]), P).tolist(), labelled(np.array([0.6, 0.6]), P, 0.5).tolist()
+    ([False, True], [True, True])
+    """
+    codable = np.asarray(codable)
+    if codable_threshold is not None:
+        return codable >= codable_threshold
+    if not len(P):
+        return np.zeros(0, dtype=bool)
+    return codable * P.max(axis=1) > 1 - codable
+
+
+def review_priority(codable: np.ndarray, P: np.ndarray,
+                    codable_threshold: float | None = None) -> np.ndarray:
     """The probability that a segment's label is wrong, "no code" included.
 
-    ``codable`` for a segment judged not codable, else ``1 - codable x`` its best code's
-    probability; the review queue (issue 13) orders by it.
+    ``codable`` for a segment labelled "no code" (:func:`labelled`, with
+    ``codable_threshold`` or, without one, the most probable category), else ``1 - codable
+    x`` its best code's probability; the review queue (issue 13) orders by it.
 
     Examples
     --------
@@ -81,7 +108,8 @@ def review_priority(codable: np.ndarray, P: np.ndarray, codable_threshold: float
     """
     if not len(P):
         return np.zeros(0)
-    return np.where(codable < codable_threshold, codable, 1 - codable * P.max(axis=1))
+    return np.where(labelled(codable, P, codable_threshold), 1 - codable * P.max(axis=1),
+                    codable)
 
 
 def codings_table(segment_ids, codable: np.ndarray, P: np.ndarray, Q: np.ndarray,

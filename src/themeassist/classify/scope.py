@@ -14,7 +14,7 @@ from themeassist import tables
 from themeassist.classify.features import _column
 
 if TYPE_CHECKING:
-    from themeassist.classify.training import _Data
+    from themeassist.classify.training import TrainingData
 
 
 # --------------------------------------------------------------------------- code scope
@@ -52,7 +52,7 @@ def codebook_scope(codebook: pd.DataFrame) -> list[tuple[str, ...]] | None:
     return scope if any(scope) else None
 
 
-def learn_scope(segments: pd.DataFrame, d: _Data, train_seg: np.ndarray,
+def learn_scope(segments: pd.DataFrame, d: TrainingData, train_seg: np.ndarray,
                 n_codes: int) -> list[tuple[str, ...]]:
     """The questions each code was applied under in the human coding (the learnt scope).
 
@@ -117,4 +117,37 @@ def default_codable_rate(segments: pd.DataFrame) -> float:
         return 0.35
     return 1.0
 
+
+def zero_shot_codable(similarity: np.ndarray, rate: float) -> tuple[float, float]:
+    """Scale and cut of the zero-shot codable logit ``scale x (similarity - cut)``.
+
+    Without decisions of both kinds, codability is ranked by each segment's cosine
+    similarity to the codebook (the mean of its entry embeddings) and cut so that a share
+    ``rate`` of the segments is codable: ``cut`` is the ``1 - rate`` quantile of the
+    similarities and ``scale = 1.5 / std`` spreads them over a few logits. With ``rate``
+    1, every segment is codable, the least similar one at probability 0.73.
+
+    Parameters
+    ----------
+    similarity : ndarray of shape (n,)
+    rate : float
+        Share of segments codable, in ``(0, 1]`` (:func:`default_codable_rate`).
+
+    Returns
+    -------
+    (float, float)
+        ``scale`` and ``cut``.
+
+    Examples
+    --------
+    >>> scale, cut = zero_shot_codable(np.array([0.1, 0.2, 0.3, 0.4]), 0.5)
+    >>> round(cut, 2), (scale * (np.array([0.1, 0.4]) - cut) > 0).tolist()
+    (0.25, [False, True])
+    """
+    sim = np.asarray(similarity, dtype=np.float64)
+    scale = 1.5 / (float(sim.std()) or 1.0)
+    cut = float(np.quantile(sim, 1 - rate)) if len(sim) else 0.0
+    if rate >= 1 and len(sim):
+        cut = float(sim.min()) - 1.0 / scale
+    return scale, cut
 

@@ -11,11 +11,11 @@ from themeassist import tables
 from themeassist.classify.estimators import (
     CodebookClassifier,
     NgramScorer,
-    _codable_logit,
-    _full_logits,
+    codable_logits,
     fit_ngram_scorer,
+    full_logits,
 )
-from themeassist.classify.features import _prior_rows
+from themeassist.classify.features import prior_rows
 from themeassist.classify.scope import learn_scope, scope_outside
 
 
@@ -26,8 +26,8 @@ def _code_index(codings: pd.DataFrame, codebook: pd.DataFrame) -> np.ndarray:
 
 
 @dataclass
-class _Data:
-    """Training data in arrays: what the classifiers are fitted on."""
+class TrainingData:
+    """Training data in arrays: what the classifiers are fitted on (:func:`training_data`)."""
 
     X: np.ndarray                 # features of all segments
     groups: np.ndarray            # transcript of each segment
@@ -41,13 +41,33 @@ class _Data:
     texts: np.ndarray | None = None  # segment texts (for the n-gram scorers)
 
 
-def _prepare(segs, codings, codebook, X, decided=None) -> _Data:
-    """Arrays of the training data.
+def training_data(segs: pd.DataFrame, codings: pd.DataFrame, codebook: pd.DataFrame,
+                  X: np.ndarray, decided=None) -> TrainingData:
+    """The human coding as arrays over the segments: who is coded, with which codes.
 
-    ``decided``: segment ids a human has read (coded or not). ``None``: every segment of a
-    transcript with at least one code (DESIGN.md section 3, decisions). A decided segment
-    without codes is a confirmed "no code"; a segment nobody decided is unknown, so it is
-    out of scope for the codable classifier.
+    Parameters
+    ----------
+    segs : DataFrame
+        The corpus (validated segments table).
+    codings : DataFrame
+        The human codings (validated; any coder's rows are pooled). Rows of segments not
+        in ``segs`` are ignored; theme-level codes count for codability only.
+    codebook : DataFrame
+        Its rows are the code indices.
+    X : ndarray of shape (n_segments, n_features)
+        The feature matrix, kept as ``X`` (a zero-width array when only labels are needed).
+    decided : iterable of str, optional
+        Segment ids a human has read (coded or not). ``None``: every segment of a
+        transcript with at least one code (DESIGN.md section 3, decisions). A decided
+        segment without codes is a confirmed "no code"; a segment nobody decided is
+        unknown, so it is out of scope for the codable classifier.
+
+    Returns
+    -------
+    TrainingData
+        ``codable`` (0/1 per segment), ``in_scope``, and one row per (segment, code):
+        ``code_rows``, ``code_y``, ``code_w`` (``1/k`` for a segment with ``k`` codes);
+        ``first_code``, ``code_sets``, ``groups`` (transcripts) and ``texts``.
     """
     n = len(segs)
     sid = segs["segment_id"].to_numpy()
@@ -76,20 +96,20 @@ def _prepare(segs, codings, codebook, X, decided=None) -> _Data:
             rows.append(s)
             ys.append(c)
             ws.append(1.0 / len(cs))
-    return _Data(X=X, groups=groups, in_scope=in_scope, codable=codable,
+    return TrainingData(X=X, groups=groups, in_scope=in_scope, codable=codable,
                  code_rows=np.array(rows, dtype=int), code_y=np.array(ys, dtype=int),
                  code_w=np.array(ws), first_code=first, code_sets=code_sets,
                  texts=np.array([str(t) for t in segs["text"]], dtype=object))
 
 
-def _fit_code(d: _Data, train_seg: np.ndarray, cbe, s, temperature=1.0):
+def _fit_code(d: TrainingData, train_seg: np.ndarray, cbe, s, temperature=1.0):
     keep = train_seg[d.code_rows]
     X = d.X[d.code_rows[keep]]
     y = d.code_y[keep]
     w = d.code_w[keep]
     n_codes = None if cbe is None else len(cbe)
     if cbe is not None and s["prior_weight"] > 0:
-        X = np.vstack([X, _prior_rows(cbe, d.X.shape[1])])
+        X = np.vstack([X, prior_rows(cbe, d.X.shape[1])])
         y = np.concatenate([y, np.arange(n_codes)])
         w = np.concatenate([w, np.full(n_codes, float(s["prior_weight"]))])
     clf = CodebookClassifier(C=s["C"], class_weight=s["class_weight"], temperature=temperature,
@@ -100,11 +120,12 @@ def _fit_code(d: _Data, train_seg: np.ndarray, cbe, s, temperature=1.0):
         # lambda = n0 / (n0 + coded segments): decisive with a handful of codings, fading
         # as human examples accumulate. The model stays linear (same saved arrays).
         n_seg = float(w[: int(keep.sum())].sum())
-        lam = float(s["prior_strength"]) / (float(s["prior_strength"]) + n_seg)
+        weight = codebook_prior(n_seg, strength=float(s["prior_strength"]),
+                                scale=float(s["zero_shot_scale"]))
         rows = clf.classes_.astype(int)
         if len(rows) == n_codes:
             clf.coef_ = clf.coef_.copy()
-            prior = lam * float(s["zero_shot_scale"]) * cbe[rows]
+            prior = weight * cbe[rows]
             if clf.coef_.shape[0] == 1 and len(rows) == 2:
                 # Two codes: one decision function (code 1 minus code 0), so the prior
                 # enters as the difference of the two entries' terms.
@@ -113,7 +134,7 @@ def _fit_code(d: _Data, train_seg: np.ndarray, cbe, s, temperature=1.0):
     return clf
 
 
-def _fit_codable(d: _Data, train_seg: np.ndarray, s, temperature=1.0):
+def _fit_codable(d: TrainingData, train_seg: np.ndarray, s, temperature=1.0):
     m = train_seg & d.in_scope
     clf = CodebookClassifier(C=s["codable_C"], class_weight=s["class_weight"],
                              temperature=temperature, max_iter=s["max_iter"],
@@ -121,7 +142,7 @@ def _fit_codable(d: _Data, train_seg: np.ndarray, s, temperature=1.0):
     return clf.fit(d.X[m], d.codable[m])
 
 
-def _fit_code_ngram(d: _Data, train_seg: np.ndarray, cb_texts, s) -> NgramScorer | None:
+def _fit_code_ngram(d: TrainingData, train_seg: np.ndarray, cb_texts, s) -> NgramScorer | None:
     """The n-gram scorer of codes (``ngram_C`` 0: none); codebook texts are pseudo-examples.
 
     None below ``min_codings`` coded rows: too few to weigh words, it would only dilute the
@@ -144,7 +165,7 @@ def _fit_code_ngram(d: _Data, train_seg: np.ndarray, cb_texts, s) -> NgramScorer
                             seed=s["seed"])
 
 
-def _fit_codable_ngram(d: _Data, train_seg: np.ndarray, s) -> NgramScorer | None:
+def _fit_codable_ngram(d: TrainingData, train_seg: np.ndarray, s) -> NgramScorer | None:
     """The n-gram scorer of codability (``ngram_codable_C`` 0: none)."""
     m = train_seg & d.in_scope
     if (not s["ngram_codable_C"] or d.texts is None
@@ -155,8 +176,13 @@ def _fit_codable_ngram(d: _Data, train_seg: np.ndarray, s) -> NgramScorer | None
                             max_iter=s["max_iter"], seed=s["seed"])
 
 
-def _grouped_folds(groups: np.ndarray, mask: np.ndarray, folds: int):
-    """Folds over the transcripts in ``mask`` (sorted names, round robin): deterministic."""
+def grouped_folds(groups: np.ndarray, mask: np.ndarray, folds: int):
+    """Folds over the transcripts in ``mask`` (sorted names, round robin): deterministic.
+
+    Yields ``(train, test)`` boolean masks over all segments, one pair per fold (at most
+    one fold per transcript): ``test`` the fold's transcripts within ``mask``, ``train``
+    every segment of the other transcripts.
+    """
     names = sorted(set(groups[mask]))
     k = min(folds, len(names))
     for f in range(k):
@@ -165,7 +191,7 @@ def _grouped_folds(groups: np.ndarray, mask: np.ndarray, folds: int):
         yield ~np.isin(groups, list(test_names)), test
 
 
-def _cross_fit(d: _Data, cbe, n_codes: int, s, cb_texts=None, segs=None) -> dict[str, np.ndarray]:
+def _cross_fit(d: TrainingData, cbe, n_codes: int, s, cb_texts=None, segs=None) -> dict[str, np.ndarray]:
     """Out-of-fold raw logits for every in-scope segment (grouped by transcript)."""
     n = len(d.X)
     code_z = np.full((n, n_codes), np.nan)
@@ -175,17 +201,17 @@ def _cross_fit(d: _Data, cbe, n_codes: int, s, cb_texts=None, segs=None) -> dict
     outside = np.zeros((n, n_codes))      # learnt scope of the fold's training transcripts
     pull = len(pull_grid(s, cbe)) > 1
     zero_shot = np.zeros((n, n_codes))    # the zero-shot logits (scale x cos to the entries)
-    for train, test in _grouped_folds(d.groups, d.in_scope, s["folds"]):
+    for train, test in grouped_folds(d.groups, d.in_scope, s["folds"]):
         if not (d.codable[train & d.in_scope]).any():
             continue
         if segs is not None:
             outside[test] = scope_outside(segs[test], learn_scope(segs, d, train, n_codes), n_codes)
         code_clf = _fit_code(d, train, cbe, s)
         codable_clf = _fit_codable(d, train, s)
-        code_z[test] = _full_logits(code_clf, d.X[test], n_codes)
+        code_z[test] = full_logits(code_clf, d.X[test], n_codes)
         if pull:
             zero_shot[test] = float(s["zero_shot_scale"]) * (d.X[test, : cbe.shape[1]] @ cbe.T)
-        codable_z[test] = _codable_logit(codable_clf, d.X[test])
+        codable_z[test] = codable_logits(codable_clf, d.X[test])
         ng = _fit_code_ngram(d, train, cb_texts, s)
         if ng is not None:
             code_ng[test] = ng.logits(d.texts[test], n_codes)
@@ -194,6 +220,30 @@ def _cross_fit(d: _Data, cbe, n_codes: int, s, cb_texts=None, segs=None) -> dict
             codable_ng[test] = ng.logits(d.texts[test], 2)
     return {"code": code_z, "codable": codable_z, "code_ngram": code_ng,
             "codable_ngram": codable_ng, "outside": outside, "zero_shot": zero_shot}
+
+
+def codebook_prior(n_coded: float, *, strength: float = 50.0, scale: float = 20.0) -> float:
+    """Weight of the codebook prior ``cos(segment, entry)`` in the code logits.
+
+    ``lambda x scale`` with ``lambda = strength / (strength + n_coded)``: decisive with a
+    handful of codings, fading as human examples accumulate (the package docstring of
+    :mod:`themeassist.classify`, step 3).
+
+    Parameters
+    ----------
+    n_coded : float
+        Coded segments learnt from (a segment with ``k`` codes counts once).
+    strength : float, default 50.0
+        ``n0``, the labeller's ``prior_strength``.
+    scale : float, default 20.0
+        The labeller's ``zero_shot_scale``.
+
+    Examples
+    --------
+    >>> codebook_prior(0), codebook_prior(50)
+    (20.0, 10.0)
+    """
+    return strength / (strength + n_coded) * scale
 
 
 def pull_grid(s, cbe) -> list[float]:
@@ -239,3 +289,5 @@ def pull_toward_codebook(clf: CodebookClassifier, cbe: np.ndarray, beta: float,
     return out
 
 
+#: In-package names (labeller.py and the modules split from it).
+_Data, _prepare, _grouped_folds = TrainingData, training_data, grouped_folds

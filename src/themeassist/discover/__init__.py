@@ -47,43 +47,24 @@ References
    accumulation. IEEE TPAMI 27(6), 835-850. doi:10.1109/TPAMI.2005.113
 """
 
-from themeassist.discover.cluster import (
-    CLUSTERERS,
-    CandidateClusterer,
-    _relabel,
-    chosen_sizes,
-    cluster_reduced,
-    reassign,
-    settings_for_size,
-)
-from themeassist.discover.compose import (
-    METHOD,
-    MIN_SEGMENTS,
-    DiscoveryResult,
-    discover,
-    headline,
-)
-from themeassist.discover.describe import centrality, ctfidf_terms, describe_candidates
-from themeassist.discover.geometry import _normalise, centroids, soft_assign
-from themeassist.discover.match import (
-    codebook_texts,
-    embed_codebook,
-    entry_candidates,
-    match_candidates,
-    match_segments,
-    nearest_entries,
-)
-from themeassist.discover.questions import question_features
-from themeassist.discover.reduction import exact_knn, reduce
-from themeassist.discover.select import PARTICIPANT_ROLES, SET_ASIDE_REASONS, select_segments
-from themeassist.discover.stability import best_match_jaccard, consensus, pairwise_ari
+from themeassist._lazy import lazy_exports
 
-__all__ = [
-    "CLUSTERERS", "METHOD", "MIN_SEGMENTS", "PARTICIPANT_ROLES", "SET_ASIDE_REASONS",
-    "CandidateClusterer", "DiscoveryResult", "best_match_jaccard", "centrality", "centroids",
-    "chosen_sizes", "cluster_reduced", "codebook_texts", "consensus", "ctfidf_terms",
-    "describe_candidates", "discover", "embed_codebook", "entry_candidates", "exact_knn",
-    "headline", "match_candidates", "match_segments", "nearest_entries", "pairwise_ari",
-    "question_features", "reassign", "reduce", "select_segments", "settings_for_size",
-    "soft_assign", "_normalise", "_relabel",
-]
+#: Public name -> the module of this package that defines it. The names are imported on
+#: first use (PEP 562), so that importing one light module, such as ``parameters`` for the
+#: project settings, does not import the clusterer's scikit-learn and UMAP.
+_EXPORTS = {
+    "cluster": ("CLUSTERERS", "CandidateClusterer", "_relabel", "chosen_sizes",
+                "cluster_reduced", "reassign", "settings_for_size"),
+    "compose": ("METHOD", "MIN_SEGMENTS", "DiscoveryResult", "discover", "headline"),
+    "describe": ("centrality", "ctfidf_terms", "describe_candidates"),
+    "geometry": ("_normalise", "centroids", "soft_assign"),
+    "match": ("codebook_texts", "embed_codebook", "entry_candidates", "match_candidates",
+              "match_segments", "nearest_entries"),
+    "parameters": ("Algorithm", "ClustererParameters"),
+    "questions": ("question_features",),
+    "reduction": ("exact_knn", "reduce"),
+    "select": ("PARTICIPANT_ROLES", "SET_ASIDE_REASONS", "select_segments"),
+    "stability": ("best_match_jaccard", "consensus", "pairwise_ari"),
+}
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -7,13 +7,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils.validation import validate_data
 
 from themeassist.discover.geometry import _normalise, centroids, soft_assign
+from themeassist.discover.parameters import ClustererParameters
 from themeassist.discover.reduction import _map_coordinates, exact_knn, reduce
 from themeassist.discover.stability import best_match_jaccard, consensus, pairwise_ari
 from themeassist.errors import InputError
@@ -101,10 +101,6 @@ CLUSTERERS: dict[str, Callable[[np.ndarray, int, int], np.ndarray]] = {
 }
 
 
-#: The names of :data:`CLUSTERERS`, as a type (the project settings' choices).
-Algorithm = Literal["kmeans", "ward", "hdbscan"]
-
-
 def cluster_reduced(z: np.ndarray, *, n_candidates: int, min_cluster_size: int,
                     algorithm: str = "kmeans", seed: int = 0) -> np.ndarray:
     """Partition a reduced space into about ``n_candidates`` groups, small ones as outliers.
@@ -161,7 +157,7 @@ def reassign(x: np.ndarray, labels: np.ndarray, *, min_similarity: float,
 
 
 # --------------------------------------------------------------------------- the estimator
-class CandidateClusterer(ClusterMixin, BaseEstimator):
+class CandidateClusterer(ClustererParameters, ClusterMixin, BaseEstimator):
     """Candidate subthemes from embeddings: seeded UMAP runs, clustered and combined.
 
     Each of ``runs`` runs reduces ``X`` with UMAP (seed ``seed + r``, one exact
@@ -174,6 +170,9 @@ class CandidateClusterer(ClusterMixin, BaseEstimator):
 
     Parameters
     ----------
+    (``__init__`` is :class:`~themeassist.discover.parameters.ClustererParameters`'s, so
+    that the project settings derived from it do not import scikit-learn.)
+
     n_candidates, min_cluster_size, n_neighbors : int or None, default None
         Groups per run, smallest group kept, UMAP neighbours; None = chosen from the
         number of samples by :func:`settings_for_size`.
@@ -229,20 +228,6 @@ class CandidateClusterer(ClusterMixin, BaseEstimator):
     >>> np.bincount(model.labels_).tolist(), model.stability_.tolist()
     ([20, 20, 20], [1.0, 1.0, 1.0])
     """
-
-    def __init__(self, n_candidates: int | None = None, *, min_cluster_size: int | None = None,
-                 n_neighbors: int | None = None, n_components: int = 5,
-                 algorithm: Algorithm = "kmeans", runs: int = 5, seed: int = 0,
-                 min_similarity: float = 0.1, temperature: float = 0.05):
-        self.n_candidates = n_candidates
-        self.min_cluster_size = min_cluster_size
-        self.n_neighbors = n_neighbors
-        self.n_components = n_components
-        self.algorithm = algorithm
-        self.runs = runs
-        self.seed = seed
-        self.min_similarity = min_similarity
-        self.temperature = temperature
 
     def _check_params(self) -> None:
         if self.algorithm not in CLUSTERERS:

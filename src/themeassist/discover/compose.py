@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 
 from themeassist import text as vocab
-from themeassist.discover.cluster import Algorithm, CandidateClusterer, chosen_sizes
 from themeassist.discover.describe import _CANDIDATE_COLUMNS, centrality, describe_candidates
 from themeassist.discover.match import (
     embed_codebook,
@@ -22,6 +21,7 @@ from themeassist.discover.match import (
     match_candidates,
     match_segments,
 )
+from themeassist.discover.parameters import Algorithm, clusterer_defaults
 from themeassist.discover.questions import question_features
 from themeassist.discover.select import SET_ASIDE_REASONS, select_segments
 from themeassist.errors import InputError, LittleDataWarning
@@ -94,7 +94,7 @@ def headline(diagnostics: dict[str, Any]) -> dict[str, float | None]:
 
 #: The clusterer's parameters and defaults: :func:`discover` passes its parameters of these
 #: names to :class:`CandidateClusterer`, and takes its defaults from it (defined once).
-_CLUSTERER = CandidateClusterer().get_params()
+_CLUSTERER = clusterer_defaults()
 
 
 def discover(
@@ -243,6 +243,10 @@ def discover(
     seg = segments.reset_index(drop=True)
     n_total = len(seg)
     book = None if codebook is None else codebook.reset_index(drop=True)
+    # imported here: this module is imported for discover()'s signature alone (the project
+    # settings derive from it), and the clusterer brings scikit-learn
+    from themeassist.discover.cluster import CandidateClusterer, chosen_sizes
+
     clusterer = CandidateClusterer(
         n_candidates=n_candidates, min_cluster_size=min_cluster_size, n_neighbors=n_neighbors,
         n_components=n_components, algorithm=algorithm, runs=runs, seed=seed,

@@ -6,12 +6,17 @@ of the app.
 
 How it learns while the researcher decides
 ------------------------------------------
-:class:`ReviewModel` is the classifier of :mod:`themeassist.classify` (embedding and context
-features, a codable classifier, a code classifier with the codebook prior, word n-gram
-scorers), fitted on the segments the researcher has *decided* (coded, or read and left
-uncoded); a segment nobody decided is unknown, not "no code". What makes it fast enough
-to refit after every few decisions (one fit on 3,000 segments in a few seconds on two
-cores, see ``scripts/simulate_review.py --bench``) is calibration:
+:class:`ReviewModel` is composed of the public parts of :mod:`themeassist.classify`: its
+feature transformer (:class:`~themeassist.classify.SegmentFeatures`), a codable and a code
+:class:`~themeassist.classify.CodebookClassifier` (the latter with the codebook's
+pseudo-examples and prior, :func:`~themeassist.classify.codebook_prior`), two more over
+word n-grams, and the labelling policy of :mod:`themeassist.classify.policy`. It is fitted
+on the segments the researcher has *decided* (coded, or read and left uncoded); a segment
+nobody decided is unknown, not "no code". What makes it fast enough to refit after every
+few decisions (one fit on 3,000 segments in a few seconds on two cores, see
+``scripts/simulate_review.py --bench``) is that the features (and the n-gram TF-IDF) are
+computed once per session, that each classifier is refitted warm from its last solution
+(``warm_start``), and calibration:
 
 - ``train`` calibrates on out-of-fold logits of a five-fold cross-validation: five extra
   fits of every classifier.
@@ -35,9 +40,12 @@ The label of a segment and how likely it is wrong
 Every segment gets a label, "no code" included: with ``c`` the probability that a human
 codes the segment at all and ``p_j`` the probability of code ``j`` given that it is coded,
 the categories are "no code" (``1 - c``) and each code (``c p_j``); the label is the most
-probable category (the decision that maximises expected agreement), plus further codes
-whose ``p_j`` reaches ``second_code``. ``p_wrong`` is one minus the probability of the
-label's first category: the review queue is ordered by it, most doubtful first.
+probable category (the decision that maximises expected agreement,
+:func:`themeassist.classify.policy.labelled`), plus further codes whose ``p_j`` reaches
+``second_code`` (:func:`themeassist.classify.predict_sets`). ``p_wrong`` is one minus the
+probability of the label's first category
+(:func:`themeassist.classify.policy.review_priority`): the review queue is ordered by it,
+most doubtful first.
 
 References
 ----------
@@ -61,6 +69,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from themeassist import classify, tables
+from themeassist.classify import policy
 from themeassist.errors import InputError, LittleDataWarning
 
 log = logging.getLogger(__name__)
@@ -171,14 +180,21 @@ class ReviewModel(BaseEstimator):
         ``heldout_codable_`` (n, 2) and ``heldout_code_`` (n, n_codes).
     temperatures_ : dict
         ``codable`` and ``code``.
-    code_, codable_, code_ngram_, codable_ngram_ : tuple or None
-        The fitted linear models, each ``(coef, intercept, classes)``: codes from the
-        features of :func:`themeassist.classify.build_features` (plus one pseudo-example
-        per codebook entry), codability from the same features, and both again from a
-        TF-IDF of word 1-2-grams; None until there is data to fit them.
+    features_ : SegmentFeatures
+        classify's feature transformer, fitted on the session's corpus (its defaults, as
+        a labeller's).
+    code_, codable_, code_ngram_, codable_ngram_ : CodebookClassifier or None
+        The fitted :class:`~themeassist.classify.CodebookClassifier` (raw logits; the
+        temperatures are the session's, ``temperatures_``): codes from ``features_`` (plus
+        one pseudo-example per codebook entry, :func:`themeassist.classify.prior_rows`),
+        codability from the same features, and both again from a TF-IDF of word 1-2-grams
+        (from ``min_codings`` coded segments on, with the labeller's ``ngram_C`` and
+        ``ngram_codable_C``); None until there is data to fit them. Each is refitted
+        warm (``warm_start=True``) from its last solution.
     prior_ : float
-        Weight of the codebook prior ``cos(segment, entry)`` in the code logits, ``50 / (50
-        + coded segments) x 20``: decisive at the start, fading as codings accrue.
+        Weight of the codebook prior ``cos(segment, entry)`` in the code logits
+        (:func:`themeassist.classify.codebook_prior`, ``50 / (50 + coded segments) x 20``):
+        decisive at the start, fading as codings accrue.
     codes_ : list of str
 
     Examples
@@ -251,7 +267,7 @@ class ReviewModel(BaseEstimator):
         self._check_params()
         segs = tables.validate_segments(segments)
         book = tables.validate_codebook(codebook)
-        emb = classify._check_embeddings(segs, embeddings)
+        emb = classify.check_embeddings(segs, embeddings)
         cod = (tables.validate_codings(codings, book, segs)
                if codings is not None and len(codings) else
                pd.DataFrame(columns=list(tables.CODING_REQUIRED)))
@@ -273,50 +289,48 @@ class ReviewModel(BaseEstimator):
         truth = human_categories(cod, ids)
         self._collect_heldout(ids, decided, truth, book, warm)
         corpus = self._corpus_features(segs, emb, book, cbe, reuse=warm)
+        if not warm:
+            self._solvers = {}
 
-        n, n_codes = len(segs), len(book)
+        n_codes = len(book)
         is_dec = np.isin(ids, np.array(sorted(decided), dtype=object))
-        d = classify._prepare(segs, cod, book, np.zeros((n, 0)), sorted(decided))
+        # the decisions as classify's training arrays (labels only: the features are the
+        # session's, computed once)
+        d = classify.training_data(segs, cod, book, np.zeros((len(segs), 0)), sorted(decided))
         y_codable = d.codable[is_dec]
-        code_rows, code_y, code_w = d.code_rows, d.code_y, d.code_w
-        n_coded = float(code_w.sum())
-        # the codebook prior: + lam x scale x cos(segment, entry), lam = n0 / (n0 + coded)
-        prior_lam = 50.0 / (50.0 + n_coded)
-        solvers = getattr(self, "_solvers", {}) if warm else {}
-        self._solvers = solvers
+        rows = d.code_rows
+        X, T = corpus["X"], corpus["T"]
+        s = classify.DEFAULT_SETTINGS
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            if cbe is not None:
-                Xc = np.vstack([corpus["X"][code_rows], corpus["X_prior"]])
-                yc = np.concatenate([code_y, np.arange(n_codes)])
-                wc = np.concatenate([code_w, np.ones(n_codes)])
-            else:
-                Xc, yc, wc = corpus["X"][code_rows], code_y, code_w
-            self.code_ = _fit_lr(solvers, "code", Xc, yc, wc, C=self.C, n_classes=n_codes,
-                                 seed=self.seed)
-            self.codable_ = (_fit_lr(solvers, "codable", corpus["X"][is_dec], y_codable, None,
-                                     C=self.codable_C, n_classes=2, seed=self.seed)
-                             if len(y_codable) and 0 < y_codable.sum() < len(y_codable) else None)
+            Xc, yc, wc = X[rows], d.code_y, d.code_w
+            if cbe is not None:     # one pseudo-example per codebook entry
+                Xc = np.vstack([Xc, corpus["X_prior"]])
+                yc = np.concatenate([yc, np.arange(n_codes)])
+                wc = np.concatenate([wc, np.ones(n_codes)])
+            self.code_ = self._refit("code", self.C, Xc, yc, wc)
+            both = len(y_codable) and 0 < y_codable.sum() < len(y_codable)
+            self.codable_ = (self._refit("codable", self.codable_C, X[is_dec], y_codable, None)
+                             if both else None)
             self.code_ngram_ = self.codable_ngram_ = None
-            if self.ngram and len(code_rows) >= 50:
-                Tc = corpus["T"][code_rows]
+            if self.ngram and T is not None and len(rows) >= s["min_codings"]:
+                Tc, yt, wt = T[rows], d.code_y, d.code_w
                 if corpus["T_prior"] is not None:
                     import scipy.sparse as sp
 
                     Tc = sp.vstack([Tc, corpus["T_prior"]]).tocsr()
-                    yt = np.concatenate([code_y, np.arange(n_codes)])
-                    wt = np.concatenate([code_w, np.ones(n_codes)])
-                else:
-                    yt, wt = code_y, code_w
-                self.code_ngram_ = _fit_lr(solvers, "code_ngram", Tc, yt, wt, C=4.0,
-                                           n_classes=n_codes, seed=self.seed)
-            if (self.ngram and self.codable_ is not None
+                    yt = np.concatenate([yt, np.arange(n_codes)])
+                    wt = np.concatenate([wt, np.ones(n_codes)])
+                self.code_ngram_ = self._refit("code_ngram", s["ngram_C"], Tc, yt, wt)
+            if (self.ngram and T is not None and self.codable_ is not None
                     and min(y_codable.sum(), len(y_codable) - y_codable.sum()) >= 10
-                    and y_codable.sum() >= 50):
-                self.codable_ngram_ = _fit_lr(solvers, "codable_ngram", corpus["T"][is_dec],
-                                              y_codable, None, C=16.0, n_classes=2,
-                                              seed=self.seed)
-        self.prior_ = prior_lam * 20.0 if cbe is not None else 0.0
+                    and y_codable.sum() >= s["min_codings"]):
+                self.codable_ngram_ = self._refit("codable_ngram", s["ngram_codable_C"],
+                                                  T[is_dec], y_codable, None)
+        self.prior_ = (classify.codebook_prior(float(d.code_w.sum()),
+                                               strength=s["prior_strength"],
+                                               scale=s["zero_shot_scale"])
+                       if cbe is not None else 0.0)
         rate = (float(y_codable.sum()) + 2 * self.zero_shot_codable_rate) / (len(y_codable) + 2)
         self.codable_rate_ = rate
         self.codes_ = tables.code_labels(book).tolist()
@@ -324,7 +338,7 @@ class ReviewModel(BaseEstimator):
         self.decided_ = np.array(sorted(decided), dtype=object)
         self.temperatures_ = {"codable": 1.0, "code": 1.0}
         zc, z = self._raw_logits(corpus)
-        self.temperatures_ = self._fit_temperatures(book)
+        self.temperatures_ = self._fit_temperatures(d, ids)
         self.cv_ = self._prequential_agreement()
         # the raw logits of every segment, kept so that the next fit can score this
         # model on the segments decided in between (prequential calibration)
@@ -332,27 +346,47 @@ class ReviewModel(BaseEstimator):
                        "labels": self._labels_from(zc, z)[0]}
         return self
 
+    def _refit(self, name: str, C: float, X, y, w) -> classify.CodebookClassifier | None:
+        """One of the session's classifiers, refitted warm from its last solution.
+
+        A :class:`~themeassist.classify.CodebookClassifier` with ``warm_start=True``, kept
+        between fits under ``name``: L-BFGS starts from the previous solution (same
+        classes and features), which is what makes a refit after a few more decisions take
+        a fraction of a cold fit; the optimum is the same up to the solver's tolerance.
+        None without any example; a constant model (not kept) with one class.
+        """
+        y = np.asarray(y, dtype=int)
+        n_classes = len(np.unique(y))
+        if n_classes == 0:
+            return None
+        if n_classes == 1:
+            return classify.CodebookClassifier(C=float(C), random_state=self.seed).fit(X, y)
+        clf = self._solvers.get(name)
+        if clf is None:
+            clf = classify.CodebookClassifier(warm_start=True)
+        clf.set_params(C=float(C), random_state=self.seed)
+        self._solvers[name] = clf.fit(X, y, sample_weight=w)
+        return clf
+
     def _corpus_features(self, segs, emb, book, cbe, *, reuse: bool) -> dict[str, Any]:
         """Features that depend on the corpus only, computed once per session.
 
-        The dense features of :func:`themeassist.classify.build_features` and a TF-IDF of
-        word 1-2-grams over the whole corpus (vocabulary and IDF from the corpus's own text:
-        no labels are involved, so nothing leaks from decisions into features).
+        The dense features of :class:`themeassist.classify.SegmentFeatures` (fitted on the
+        corpus: its layout is the session's) with the codebook's pseudo-examples
+        (:func:`themeassist.classify.prior_rows`), and a TF-IDF of word 1-2-grams over the
+        whole corpus (vocabulary and IDF from the corpus's own text: no labels are
+        involved, so nothing leaks from decisions into features, and the matrix is built
+        once instead of at every refit as :class:`~themeassist.classify.NgramScorer` would).
         """
         key = (tuple(segs["segment_id"]), emb.shape, float(np.asarray(emb, float).sum()),
                tuple(tables.code_labels(book)), None if cbe is None else float(cbe.sum()))
         cached = getattr(self, "_corpus", None)
         if reuse and cached is not None and cached["key"] == key:
             return cached
-        s = classify._settings({})
-        present = [c for c in s["optional_categorical"]
-                   if c in segs.columns and (classify._column(segs, c) != "").any()]
-        cats = tuple(c for c in s["categorical"] if c in segs.columns) + tuple(present)
-        spec = classify.feature_spec(segs, emb.shape[1], context=True,
-                                     neighbour_weight=s["neighbour_weight"], columns=cats)
-        X = classify.build_features(segs, emb, spec)
-        out = {"key": key, "spec": spec, "X": X, "E": np.asarray(emb, np.float64),
-               "X_prior": None if cbe is None else classify._prior_rows(cbe, X.shape[1]),
+        self.features_ = classify.SegmentFeatures().fit(segs, emb)
+        X = self.features_.transform(segs, emb)
+        out = {"key": key, "X": X, "E": np.asarray(emb, np.float64),
+               "X_prior": None if cbe is None else classify.prior_rows(cbe, X.shape[1]),
                "cbe": cbe, "T": None, "T_prior": None}
         if self.ngram:
             out["vectorizer"], out["T"], out["T_prior"] = _tfidf(
@@ -363,13 +397,12 @@ class ReviewModel(BaseEstimator):
 
     def _raw_logits(self, corpus) -> tuple[np.ndarray, np.ndarray]:
         """Uncalibrated ``(codable (n, 2), code (n, n_codes))`` logits of the corpus."""
-        X, E = corpus["X"], corpus["E"]
+        X, E, T = corpus["X"], corpus["E"], corpus["T"]
         n, n_codes = len(X), len(self.codes_)
         if self.codable_ is not None:
-            zc1 = _lr_logits(self.codable_, X, 2)[:, 1] - _lr_logits(self.codable_, X, 2)[:, 0]
+            zc = classify.codable_logits(self.codable_, X)
             if self.codable_ngram_ is not None:
-                zt = _lr_logits(self.codable_ngram_, corpus["T"], 2)
-                zc1 = zc1 + self.ngram_weight * (zt[:, 1] - zt[:, 0])
+                zc = zc + self.ngram_weight * classify.codable_logits(self.codable_ngram_, T)
         else:
             # one class (or none) decided so far: rank by similarity to the codebook and
             # cut at the observed share of coded decisions, smoothed towards the prior rate
@@ -377,33 +410,30 @@ class ReviewModel(BaseEstimator):
             mean = cbe.mean(axis=0) if cbe is not None else E.mean(axis=0)
             mean = mean / (np.linalg.norm(mean) or 1.0)
             sim = E @ mean
-            cut = float(np.quantile(sim, 1 - self.codable_rate_)) if n else 0.0
-            zc1 = 1.5 / (float(sim.std()) or 1.0) * (sim - cut)
-        zc = np.column_stack([np.zeros(n), zc1])
-        z = _lr_logits(self.code_, X, n_codes) if self.code_ is not None else np.zeros((n, n_codes))
+            scale, cut = classify.zero_shot_codable(sim, self.codable_rate_)
+            zc = np.column_stack([np.zeros(n), scale * (sim - cut)])
+        z = (classify.full_logits(self.code_, X, n_codes) if self.code_ is not None
+             else np.zeros((n, n_codes)))
         if self.code_ngram_ is not None:
-            z = z + self.ngram_weight * _lr_logits(self.code_ngram_, corpus["T"], n_codes)
+            z = z + self.ngram_weight * classify.full_logits(self.code_ngram_, T, n_codes)
         if self.prior_ and corpus["cbe"] is not None:
             z = z + self.prior_ * (E @ corpus["cbe"].T)
         return zc, z
 
     def _labels_from(self, zc, z):
+        """Labels, probabilities and review priority from raw logits (classify's policy)."""
         t = getattr(self, "temperatures_", {"codable": 1.0, "code": 1.0})
-        codable = classify._softmax(zc / t["codable"])[:, 1]
-        P = classify._softmax(z / t["code"])
-        top = P.argmax(axis=1)
-        p_code = codable * P[np.arange(len(P)), top]
-        coded = p_code > 1 - codable
-        labels = []
-        for i in range(len(P)):
-            if not coded[i]:
-                labels.append([])
-                continue
-            order = np.argsort(-P[i], kind="stable")
-            labels.append([int(order[0])] + [int(j) for j in order[1:4]
-                                             if P[i, j] >= self.second_code])
-        p_wrong = 1 - np.where(coded, p_code, 1 - codable)
-        return labels, codable, P, p_wrong
+        codable = classify.softmax(zc / t["codable"])[:, 1]
+        P = classify.softmax(z / t["code"])
+        # the most probable category, "no code" included; a coded label is its code set
+        # (top code plus codes of probability second_code or more, as a labeller without
+        # a set rule), the most probable first
+        coded = policy.labelled(codable, P)
+        S = classify.predict_sets(P, P, self.second_code)
+        order = np.argsort(-P, axis=1, kind="stable")[:, :4]
+        labels = [[int(j) for j in order[i] if S[i, j]] if coded[i] else []
+                  for i in range(len(P))]
+        return labels, codable, P, policy.review_priority(codable, P)
 
     def _collect_heldout(self, ids, decided, truth, book, warm) -> None:
         n_codes = len(book)
@@ -432,21 +462,25 @@ class ReviewModel(BaseEstimator):
         self._heldout_truth = np.array([truth[where[s]] for s in self.heldout_["segment_id"]],
                                        dtype=object)
 
-    def _fit_temperatures(self, book) -> dict[str, float]:
+    def _fit_temperatures(self, d: classify.TrainingData, ids) -> dict[str, float]:
+        """Temperatures of the codable and code logits on the held-out decisions.
+
+        classify's calibration (:func:`~themeassist.classify.fit_temperature`, and for codes
+        :func:`~themeassist.classify.fit_temperature_sets`: the label is right when it is
+        one of the segment's codes) on the logits the model of the time gave, against the
+        human's current decisions (``d``).
+        """
         t = {"codable": 1.0, "code": 1.0}
-        n = len(self.heldout_)
-        if n < self.min_heldout:
+        if len(self.heldout_) < self.min_heldout:
             return t
-        truth = self._heldout_truth
-        coded = truth != NO_CODE
+        where = {s: i for i, s in enumerate(ids)}
+        rows = np.array([where[s] for s in self.heldout_["segment_id"]], dtype=int)
+        coded = d.codable[rows].astype(bool)
         t["codable"] = classify.fit_temperature(self.heldout_codable_, coded.astype(int))
         if coded.sum() >= self.min_heldout:
-            codes = {c: j for j, c in enumerate(tables.code_labels(book))}
-            member = np.zeros((int(coded.sum()), len(book)), dtype=bool)
-            for r, cat in enumerate(truth[coded]):
-                for c in cat.split(" | "):
-                    if c in codes:
-                        member[r, codes[c]] = True
+            member = np.zeros((int(coded.sum()), self.heldout_code_.shape[1]), dtype=bool)
+            for r, i in enumerate(rows[coded]):
+                member[r, d.code_sets[i]] = True
             ok = member.any(axis=1)
             if ok.sum() >= 2:
                 t["code"] = classify.fit_temperature_sets(self.heldout_code_[coded][ok], member[ok])
@@ -474,7 +508,7 @@ class ReviewModel(BaseEstimator):
         """Label every segment, with its review priority (see the module's docstring)."""
         check_is_fitted(self, "code_")
         segs = tables.validate_segments(segments)
-        emb = classify._check_embeddings(segs, embeddings, self._corpus["spec"].dim)
+        emb = classify.check_embeddings(segs, embeddings, self.features_.spec_.dim)
         corpus = self._corpus
         if tuple(segs["segment_id"]) != corpus["key"][0]:
             corpus = self._other_corpus(segs, emb)
@@ -488,57 +522,13 @@ class ReviewModel(BaseEstimator):
     def _other_corpus(self, segs, emb) -> dict[str, Any]:
         """Features of segments other than the fitted corpus, in the fitted layout."""
         c = self._corpus
-        out = dict(c, X=classify.build_features(segs, emb, c["spec"]),
-                   E=np.asarray(emb, np.float64))
+        out = dict(c, X=self.features_.transform(segs, emb), E=np.asarray(emb, np.float64))
         if c["T"] is not None:
             out["T"] = c["vectorizer"].transform(segs["text"].astype(str).tolist()).tocsr()
         return out
 
 
-# --------------------------------------------------------------------------- solvers
-def _fit_lr(solvers: dict, name: str, X, y, w, *, C: float, n_classes: int, seed: int):
-    """A multinomial logistic regression over ``n_classes``, warm-started from the last fit.
-
-    Returns ``(coef (k, f), intercept (k,), classes (k,))`` or None with fewer than two
-    classes. Warm-starting L-BFGS from the previous solution (same classes) is what makes a
-    refit after a few more decisions take a fraction of a cold fit; the solution is the
-    same optimum up to the solver's tolerance.
-    """
-    from sklearn.linear_model import LogisticRegression
-    from threadpoolctl import threadpool_limits
-
-    y = np.asarray(y, dtype=int)
-    classes = np.unique(y)
-    if len(classes) < 2:
-        if len(classes) == 1:
-            return (np.zeros((1, X.shape[1])), np.zeros(1), classes)
-        return None
-    lr = solvers.get(name)
-    if lr is None or not np.array_equal(getattr(lr, "classes_", []), classes) \
-            or lr.coef_.shape[1] != X.shape[1]:
-        lr = LogisticRegression(C=float(C), max_iter=2000, random_state=seed, warm_start=True)
-    with warnings.catch_warnings(), threadpool_limits(1):
-        warnings.filterwarnings("ignore", message=".*lbfgs failed to converge.*")
-        lr.fit(X, y, sample_weight=w)
-    solvers[name] = lr
-    coef, icpt = lr.coef_, lr.intercept_
-    if len(classes) == 2:        # sklearn keeps one row for two classes
-        coef = np.vstack([-coef / 2, coef / 2])
-        icpt = np.array([-icpt[0] / 2, icpt[0] / 2])
-    return (coef.copy(), icpt.copy(), classes.copy())
-
-
-def _lr_logits(fitted, X, n_classes: int) -> np.ndarray:
-    """Logits over ``n_classes`` (classes the model never saw get -50, as in classify)."""
-    coef, icpt, classes = fitted
-    z = np.full((X.shape[0], n_classes), -50.0)
-    if len(classes) == 1:
-        z[:, classes] = 0.0
-        return z
-    z[:, classes] = np.asarray(X @ coef.T) + icpt
-    return z
-
-
+# --------------------------------------------------------------------------- n-grams
 def _tfidf(texts: list[str], extra: list[str] | None):
     """Sublinear, L2-normalised TF-IDF of word 1-2-grams (min_df 2), as the n-gram scorers
     of :mod:`themeassist.classify` use, fitted once on the corpus."""
@@ -689,7 +679,8 @@ def machine_codings(pred: Predictions, codebook: pd.DataFrame, coder: str = "mod
 
     ``confidence`` is the probability that a human codes the segment with that code
     (``codable x p``); ``needs_review`` is true when the label is more likely wrong than
-    right. Segments labelled "no code" have no row.
+    right (:func:`themeassist.classify.policy.needs_review` of the probability that the
+    label is right, threshold 0.5). Segments labelled "no code" have no row.
     """
     book = tables.validate_codebook(codebook)
     skip = set(map(str, exclude))
@@ -701,7 +692,7 @@ def machine_codings(pred: Predictions, codebook: pd.DataFrame, coder: str = "mod
             r = book.iloc[j]
             rows.append((sid, coder, r["theme"], r["valence"], r["subtheme"],
                          round(float(pred.codable[i] * pred.code_proba[i, j]), 6),
-                         bool(pred.p_wrong[i] > 0.5)))
+                         bool(policy.needs_review(1 - pred.p_wrong[i], 0.5))))
     return pd.DataFrame(rows, columns=list(tables.CODING_COLUMNS))
 
 
