@@ -60,6 +60,13 @@ base 1c31fe5, warm run at load 1.8) and after (load 5.3): discover 8.81 -> 7.18,
 40.6 (x1.59 from the load alone). Same window, warm runs, main (0275c1b) then this branch,
 alternating (load 2.7-4.2): discover 14.06, 9.76 (main) vs 5.83, 5.27 (branch); stats 8.25,
 8.77 vs 8.33, 10.88; agree 3.00, 3.33 vs 3.02, 4.13; report 2.64, 2.55 vs 2.25, 3.72.
+After merging main (7dfc7bc: the lead's train/label cuts), two runs of this script a few
+minutes apart: at load 2.0, warm 28.03 s wall (met): discover 4.70, train 11.03, label
+0.05, agree 1.67, stats 6.12, report 2.25 (cold run of the same script: discover 3.50,
+agree 1.46, stats 3.73, report 1.47); no change 1.12 s. At load 2.8: warm 41.55 s (not
+met): discover 6.99, train 17.91, agree 3.06, stats 8.09, report 2.56; no change 1.15 s.
+Every output of a warm demo run is byte-identical to main's (except the manifest, the
+stage keys and ingest_summary.csv's source path).
 Measured piece by piece in one process (``/tmp`` harnesses on a pickled run):
 
 - discover: k-means with one OpenMP thread: 5 runs' clustering 4.5-6.3 s -> 1.9 s (CPU
