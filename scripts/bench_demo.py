@@ -51,6 +51,44 @@ load 0.8-1.2: cold 81.4 s, warm 66.0 s (discover 7.5, train 20.3, label 14.6, ag
 stats 10.8, report 3.6), no change 3.16 s (0.12 s in the run itself; about 1.6 s of the
 rest is importing scikit-learn, which ``config`` pulls in through the estimators whose
 signatures the settings are derived from). Both targets still not met.
+
+Branch ``figures`` (discover, agree, stats and report stages), 2026-12-02, 2 cores shared
+with two other agents' CPU-bound jobs (load 1.8-5.3: wall times are not comparable across
+runs; compare within a run and the same-window A/B below). Whole script, before (branch
+base 1c31fe5, warm run at load 1.8) and after (load 5.3): discover 8.81 -> 7.18, agree
+2.67 -> 3.51, stats 7.61 -> 11.60, report 2.34 -> 4.35; train + label, untouched, 25.6 ->
+40.6 (x1.59 from the load alone). Same window, warm runs, main (0275c1b) then this branch,
+alternating (load 2.7-4.2): discover 14.06, 9.76 (main) vs 5.83, 5.27 (branch); stats 8.25,
+8.77 vs 8.33, 10.88; agree 3.00, 3.33 vs 3.02, 4.13; report 2.64, 2.55 vs 2.25, 3.72.
+After merging main (7dfc7bc: the lead's train/label cuts), two runs of this script a few
+minutes apart: at load 2.0, warm 28.03 s wall (met): discover 4.70, train 11.03, label
+0.05, agree 1.67, stats 6.12, report 2.25 (cold run of the same script: discover 3.50,
+agree 1.46, stats 3.73, report 1.47); no change 1.12 s. At load 2.8: warm 41.55 s (not
+met): discover 6.99, train 17.91, agree 3.06, stats 8.09, report 2.56; no change 1.15 s.
+Every output of a warm demo run is byte-identical to main's (except the manifest, the
+stage keys and ingest_summary.csv's source path).
+Measured piece by piece in one process (``/tmp`` harnesses on a pickled run):
+
+- discover: k-means with one OpenMP thread: 5 runs' clustering 4.5-6.3 s -> 1.9 s (CPU
+  3.0 -> 1.3 s), the same labels and map; spaCy imported without thinc importing torch:
+  import 2.5-2.8 s -> 0.6-0.8 s. umap's import (0.9-1.4 s, of which 0.3-0.6 s numba
+  compiling umap.utils' typed functions at import) and the 5 UMAP layouts (~1 s) remain.
+- stats: 28 figures, laid out by the layout engine alone instead of a full draw without
+  rendering: 13.0, 14.7 s -> 10.0, 8.5 s (load 3.5-4.6), the same bytes. What remains per
+  figure is matplotlib's Python (text layout, ticks; the 200 dpi rasterisation is not
+  what costs: the PNG encode is about 15% of the PNG's time). The figures are also drawn
+  in two forked processes (io.render_figures, byte-identical to drawing them in order):
+  with the other agents' jobs on both cores the 28 figures took 5.1-6.8 s pooled vs
+  5.6-6.9 s in order (CPU +10% for the pool), and in warm demo runs alternating one and
+  two workers (load 3.4-4.8) stats 13.41 / 8.75 s with one vs 13.16 / 6.00 s with two,
+  agree 4.36 / 3.10 vs 4.40 / 2.21; the gain on an idle machine (up to 2x) is not
+  measured here. THEMEASSIST_FIGURE_WORKERS=1 turns it off.
+- agree: bootstrap resamples drawn once per report instead of once per coefficient and a
+  vectorised disagreement test: CPU of the computation ~1.4 -> ~1.1 s; its 3 heatmaps are
+  drawn together (pool as above).
+- report: 1.9 of its 2.1 s is Pillow scaling the 34 stage PNGs (decode 0.5, resample
+  0.7, encode 0.5); they are scaled in two threads while the page is put together (the
+  same bytes); the gain needs a free core (none here).
 """
 
 from __future__ import annotations

@@ -74,3 +74,17 @@ def test_lazy_packages_still_export_every_name():
     assert classify.CodebookLabeller.__init__ is LabellerParameters.__init__
     assert discover.CandidateClusterer.__init__ is ClustererParameters.__init__
     assert discover.CandidateClusterer(runs=3).get_params()["runs"] == 3
+
+
+def test_issue17_spacy_is_imported_without_torch_and_torch_stays_importable():
+    pytest.importorskip("spacy")
+    probe = ("import sys\nfrom themeassist import text\n"
+             "terms = text.analyse(['The data does load.'])\n"
+             "print('torch' in sys.modules, terms)\n"
+             "import torch\nprint(torch.zeros(1).tolist())")
+    res = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    lines = res.stdout.strip().splitlines()
+    assert lines[-2] == "False [['data', 'load']]"
+    assert lines[-1] == "[0.0]"

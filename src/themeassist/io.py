@@ -27,7 +27,7 @@ import platform
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, UTC
 from importlib import metadata, resources
 from pathlib import Path
@@ -463,10 +463,14 @@ def freeze_layout(fig) -> None:
     """
     import matplotlib.pyplot as plt
 
-    if fig.get_layout_engine() is None:
+    engine = fig.get_layout_engine()
+    if engine is None:
         return
     with plt.rc_context(_saving_rc()):
-        fig.draw_without_rendering()
+        # Only the layout: ``draw_without_rendering`` would also walk every artist once
+        # more after it, a third draw of the figure that sets nothing the saves keep (the
+        # files are byte-identical either way; a third of the drawing time, issue 17).
+        engine.execute(fig)
     # None, not "none": a placeholder engine would still make savefig lay the figure out.
     fig.set_layout_engine(None)
 
@@ -483,6 +487,98 @@ def figure_bytes(fig, fmt: str, dpi: float | None = None) -> bytes:
         fig.savefig(buf, format=fmt, metadata=metadata, **({"dpi": dpi} if dpi else {}))
     plt.close(fig)
     return buf.getvalue()
+
+
+def render_figure(make: Callable[[], Any], formats: Sequence[str] = ("png", "svg")
+                  ) -> dict[str, bytes]:
+    """Draw one figure (``make()``), lay it out once and save it in each format.
+
+    Returns ``{format: bytes}``, the bytes :meth:`OutputDir.figure` writes.
+    """
+    fig = make()
+    freeze_layout(fig)
+    return {fmt: figure_bytes(fig, fmt) for fmt in formats}
+
+
+#: The figure makers a pool of forked processes draws (set by :func:`render_figures`
+#: before it forks, so that the workers inherit them: closures over DataFrames are not
+#: picklable, and need not be).
+_RENDER_JOBS: list = []
+
+
+def _render_job(i: int) -> dict[str, bytes]:
+    make, formats = _RENDER_JOBS[i]
+    return render_figure(make, formats)
+
+
+def render_workers(n_figures: int) -> int:
+    """How many processes :func:`render_figures` uses for ``n_figures`` figures.
+
+    One (no pool) unless the platform forks safely (Linux), there are at least two
+    figures and two usable cores; at most two (the machines themeassist targets have
+    two cores; more workers than cores only add forks). ``THEMEASSIST_FIGURE_WORKERS``
+    overrides the maximum (``1`` = never fork).
+    """
+    import sys
+
+    try:
+        cap = int(os.environ.get("THEMEASSIST_FIGURE_WORKERS", "2"))
+    except ValueError:
+        cap = 2
+    if not sys.platform.startswith("linux") or n_figures < 2 or cap < 2:
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cap, cores or 1, n_figures))
+
+
+def render_figures(makers: Sequence[Callable[[], Any]],
+                   formats: Sequence[str] = ("png", "svg")) -> list[dict[str, bytes]]:
+    """Draw independent figures, each laid out once and saved in each format, in order.
+
+    Drawing is matplotlib's Python, one figure at a time per process (its render lock):
+    with several figures and two cores, two forked processes draw them (issue 17: the
+    stats stage draws about 28). Each figure is drawn by exactly the code
+    :func:`render_figure` runs here, from the same inherited state (styles, fonts, data),
+    so the bytes do not depend on the process: the same as a serial run, byte for byte.
+    Without a pool (:func:`render_workers`), or when one cannot be started, the figures
+    are drawn here, one after the other.
+
+    Parameters
+    ----------
+    makers : sequence of callables
+        Each returns a matplotlib Figure (drawn in the house style).
+    formats : sequence of str
+        Saved formats, e.g. ``("png", "svg")``.
+
+    Returns
+    -------
+    list of dict
+        ``{format: bytes}`` per maker, in order.
+    """
+    global _RENDER_JOBS
+
+    makers = list(makers)
+    workers = render_workers(len(makers))
+    if workers > 1:
+        import gc
+        import multiprocessing
+
+        _RENDER_JOBS = [(m, tuple(formats)) for m in makers]
+        # Frozen objects are left alone by the workers' garbage collector, which would
+        # otherwise write to (and so copy) every page of the inherited heap.
+        gc.freeze()
+        try:
+            try:
+                pool = multiprocessing.get_context("fork").Pool(workers)
+            except OSError:  # cannot fork (process limits): draw here instead
+                pool = None
+            if pool is not None:
+                with pool:
+                    return pool.map(_render_job, range(len(makers)), chunksize=1)
+        finally:
+            gc.unfreeze()
+            _RENDER_JOBS = []
+    return [render_figure(m, formats) for m in makers]
 
 
 def scaled_png(png: bytes, dpi: float, saved_dpi: float | None = None) -> bytes:
@@ -636,6 +732,10 @@ class OutputDir:
         out once for both, :func:`freeze_layout`)."""
         freeze_layout(fig)
         return [self.bytes(figure_bytes(fig, fmt), f"{stem}.{fmt}") for fmt in formats]
+
+    def rendered(self, files: Mapping[str, bytes], stem: str) -> list[Path]:
+        """Write a figure :func:`render_figures` drew: ``stem.<format>`` per format."""
+        return [self.bytes(data, f"{stem}.{fmt}") for fmt, data in files.items()]
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
@@ -867,7 +967,7 @@ def stats_outputs(results: Mapping[str, Any], comparison: Mapping[str, Any] | No
     def figure(make, stem):
         if figures:
             names.extend([f"{stem}.png", f"{stem}.svg"])
-            writers.append(lambda st: st.figure(make(), stem))
+            writers.append(FigureWriter(make, stem))
 
     def js(obj, name):
         names.append(name)
@@ -909,6 +1009,34 @@ def stats_outputs(results: Mapping[str, Any], comparison: Mapping[str, Any] | No
     return names, writers
 
 
+class FigureWriter:
+    """A writer of :func:`stats_outputs` that draws one figure (``make()``) as ``stem``.
+
+    Called with an :class:`OutputDir` it draws and saves the figure there, like every
+    writer; :func:`write_all` draws all of a list's figures first, in parallel.
+    """
+
+    def __init__(self, make: Callable[[], Any], stem: str):
+        self.make, self.stem = make, stem
+
+    def __call__(self, staged: OutputDir) -> list[Path]:
+        return staged.figure(self.make(), self.stem)
+
+
+def write_all(staged: OutputDir, writers: Iterable[Callable[[OutputDir], Any]]) -> None:
+    """Call each writer of :func:`stats_outputs` on ``staged``, in order; the figures
+    (:class:`FigureWriter`) are drawn together first by :func:`render_figures`, so that two
+    cores draw them. The files are the same as calling the writers one by one."""
+    writers = list(writers)
+    figs = [w for w in writers if isinstance(w, FigureWriter)]
+    drawn = dict(zip(map(id, figs), render_figures([w.make for w in figs])))
+    for w in writers:
+        if isinstance(w, FigureWriter):
+            staged.rendered(drawn[id(w)], w.stem)
+        else:
+            w(staged)
+
+
 #: The files :func:`write_agreement` writes (``agree`` and the project runner).
 AGREEMENT_FILES = ("agreement.json", "per_code.csv", "confusion.csv", "confusion.png",
                    "confusion.svg", "disagreements.csv")
@@ -936,20 +1064,31 @@ def write_discovery(staged: OutputDir, candidates: pd.DataFrame, assignments: pd
 
 def write_agreement(staged: OutputDir, report: Mapping[str, Any],
                     disagreements: pd.DataFrame | None = None,
-                    confusion: pd.DataFrame | None = None) -> None:
+                    confusion: pd.DataFrame | None = None,
+                    heatmap: Mapping[str, bytes] | None = None) -> None:
     """Write an agreement report and its tables into a staged output folder.
 
     ``agreement.json`` always; with the tables also ``per_code.csv`` (from the report),
-    ``confusion.csv`` with its heatmap (PNG and SVG) and ``disagreements.csv``.
+    ``confusion.csv`` with its heatmap (PNG and SVG; ``heatmap`` = those files already
+    drawn by :func:`render_figures` from :func:`confusion_maker`) and
+    ``disagreements.csv``.
     """
-    from themeassist.report import agree_figures
-
     staged.json(report, "agreement.json")
     if confusion is not None:
         staged.table(pd.DataFrame(report["per_code"]), "per_code.csv")
         corner = f"{confusion.index.name} \\ {confusion.columns.name}"
         staged.table(confusion.reset_index().rename(columns={confusion.index.name: corner}),
                      "confusion.csv")
-        staged.figure(agree_figures.confusion_figure(confusion, report), "confusion")
+        if heatmap is not None:
+            staged.rendered(heatmap, "confusion")
+        else:
+            staged.figure(confusion_maker(confusion, report)(), "confusion")
     if disagreements is not None:
         staged.table(disagreements, "disagreements.csv")
+
+
+def confusion_maker(confusion: pd.DataFrame, report: Mapping[str, Any]) -> Callable[[], Any]:
+    """The function that draws :func:`write_agreement`'s heatmap (for :func:`render_figures`)."""
+    from themeassist.report import agree_figures
+
+    return lambda: agree_figures.confusion_figure(confusion, report)

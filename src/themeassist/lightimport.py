@@ -37,3 +37,30 @@ def ctfidf_transformer() -> type:
     sys.modules[name] = module
     module_spec.loader.exec_module(module)
     return module.ClassTfidfTransformer
+
+
+def spacy():
+    """The ``spacy`` module, imported without making thinc import torch.
+
+    spaCy imports thinc, whose ``thinc.compat`` imports torch when it is installed, only to
+    record whether it is there: 1.5-2 s on 2 cores (issue 17), in a run where nothing else
+    needs torch (the embeddings came from the cache). themeassist's vocabulary pipeline
+    (``spacy.blank("en")`` with a sentencizer and the lookup lemmatizer, or
+    ``en_core_web_sm``) runs on thinc's numpy ops and never uses torch. So while spaCy is
+    first imported, torch is hidden when it is not loaded yet; torch itself stays
+    importable afterwards (the embedder imports it when it needs to), only thinc's
+    PyTorch wrappers (which themeassist does not use) are off in this process. When torch
+    is already loaded (the embedder ran) or spaCy already imported, this is plain
+    ``import spacy``.
+    """
+    if "spacy" in sys.modules or "torch" in sys.modules:
+        import spacy as module
+
+        return module
+    sys.modules["torch"] = None  # makes `import torch` raise ImportError
+    try:
+        import spacy as module
+    finally:
+        if sys.modules.get("torch", "") is None:
+            del sys.modules["torch"]
+    return module

@@ -832,10 +832,14 @@ def _agree_stage(project, out, segments, codebook, human, result, bootstrap) -> 
             dis = agree.disagreements(data)
             conf = agree.confusion(data)
         rep["transcripts"] = sorted(both)
-
-        _write_dir(out / "agreement" / name,
-                   lambda st, rep=rep, dis=dis, conf=conf: io.write_agreement(st, rep, dis, conf))
         reports[name] = PairAgreement(a, b, rep, dis, conf)
+    # The heatmaps of every pair drawn together (two cores draw them, io.render_figures).
+    drawn = io.render_figures([io.confusion_maker(item.confusion, item.report)
+                               for item in reports.values()])
+    for (name, item), heatmap in zip(reports.items(), drawn):
+        _write_dir(out / "agreement" / name,
+                   lambda st, item=item, heatmap=heatmap: io.write_agreement(
+                       st, item.report, item.disagreements, item.confusion, heatmap))
     result.agreement = reports
     first = next(iter(reports.values())).report
     return (f"{len(reports)} pairs; {pairs[0][0]} vs machine: "
@@ -854,11 +858,7 @@ def _stats_stage(project, out, segments, codebook, human, result) -> str:
     results = stats.run_all(everything, codebook, segments, **stats_arguments(project))
     comparison = stats.compare(results) if len(results) >= 2 else None
     names, writers = io.stats_outputs(results, comparison)
-
-    def write(st):
-        for w in writers:
-            w(st)
-    _write_dir(out / "stats", write)
+    _write_dir(out / "stats", lambda st: io.write_all(st, writers))
     result.statistics = Statistics(results, comparison)
     return comparison["verdict"] if comparison else f"{len(results)} coder"
 

@@ -63,6 +63,9 @@ def stop_words() -> frozenset[str]:
     >>> "funding" in stop_words()
     False
     """
+    from themeassist.lightimport import spacy
+
+    spacy()  # not `from spacy.lang...` first: that imports spaCy with torch (lightimport)
     from spacy.lang.en.stop_words import STOP_WORDS
 
     return frozenset(w.lower() for w in STOP_WORDS) | FILLERS
@@ -77,8 +80,9 @@ def pipeline():
     ``spacy-lookups-data``; if that package is missing too, lemmas fall back to lower-cased
     words and a warning is logged once (labels are then less tidy, never wrong).
     """
-    import spacy
+    from themeassist.lightimport import spacy as _spacy
 
+    spacy = _spacy()
     try:
         nlp = spacy.load("en_core_web_sm", exclude=["ner"])
         log.info("vocabulary: en_core_web_sm %s (noun chunks on)", nlp.meta.get("version"))

@@ -80,8 +80,7 @@ def stats_cli(
         names, writers = io.stats_outputs(results, comparison, figures=figures)
         names.append("manifest.json")
         with io.OutputDir(out, force=force, planned=names) as staged:
-            for write in writers:
-                write(staged)
+            io.write_all(staged, writers)
             staged.json(io.manifest(
                 "stats",
                 inputs={"codings": codings, "codebook": codebook, "corpus": corpus},

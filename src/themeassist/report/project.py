@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 from pathlib import Path
 
@@ -20,6 +22,36 @@ def _png(fig) -> bytes:
     return io.figure_bytes(fig, "png", dpi=REPORT_DPI)
 
 
+#: The report's figures, scaled in the background while the report is put together
+#: (:func:`_scaling`): path of the stage's PNG -> future of the scaled bytes.
+_SCALED: contextvars.ContextVar[dict | None] = contextvars.ContextVar("themeassist_scaled",
+                                                                      default=None)
+
+#: The stages' figures the report shows, relative to the run folder.
+_FIGURE_GLOBS = ("discover/sizes.png", "model/*.png", "agreement/*/confusion.png",
+                 "stats/figures/*.png", "stats/*/figures/*.png")
+
+
+def _scale_file(path: Path) -> bytes:
+    return io.scaled_png(path.read_bytes(), REPORT_DPI)
+
+
+@contextlib.contextmanager
+def _scaling(out: Path):
+    """Scale every figure of ``out`` the report may show in two threads, while the rest
+    of the report is built: Pillow decodes, resamples and encodes without holding the
+    GIL, and these are most of the report's time (issue 17). Same bytes as in order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    paths = sorted({p for g in _FIGURE_GLOBS for p in Path(out).glob(g)})
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        token = _SCALED.set({p: pool.submit(_scale_file, p) for p in paths})
+        try:
+            yield
+        finally:
+            _SCALED.reset(token)
+
+
 def _stage_png(d, rel: str, make) -> bytes:
     """The figure a stage wrote as ``OUT/<rel>.png``, scaled to the report's resolution.
 
@@ -29,8 +61,10 @@ def _stage_png(d, rel: str, make) -> bytes:
     """
     from PIL import Image
 
+    path = Path(d.out) / f"{rel}.png"
     try:
-        return io.scaled_png((Path(d.out) / f"{rel}.png").read_bytes(), REPORT_DPI)
+        pending = (_SCALED.get() or {}).get(path)
+        return pending.result() if pending is not None else _scale_file(path)
     except (OSError, ValueError, Image.DecompressionBombError):
         return _png(make())
 
@@ -52,12 +86,13 @@ def build_report(project, result) -> str:
                 "machine; no text left it. The method follows Thomson, Waterson & Chatterjee "
                 "(2024), Int J Equity Health 23, 135, doi:10.1186/s12939-024-02216-1 (CC BY 4.0)."),
     )
-    rep.sections.append(_glance(d))
-    rep.sections.append(_candidates(d))
-    rep.sections.append(_model(d))
-    rep.sections.append(_agreement(d))
-    rep.sections.append(_stats(d))
-    rep.sections.append(_methods(project, result))
+    with _scaling(d.out):
+        rep.sections.append(_glance(d))
+        rep.sections.append(_candidates(d))
+        rep.sections.append(_model(d))
+        rep.sections.append(_agreement(d))
+        rep.sections.append(_stats(d))
+        rep.sections.append(_methods(project, result))
     return render_report(rep)
 
 
