@@ -22,23 +22,23 @@ def test_ctfidf_is_bertopics_own_transformer():
     assert np.array_equal(ours.toarray(), theirs.toarray())
 
 
-def test_loading_ctfidf_imports_neither_bertopic_nor_torch():
-    probe = ("import sys\nfrom themeassist.lightimport import ctfidf_transformer\n"
-             "ctfidf_transformer()\n"
-             "print(sorted(m for m in ('bertopic', 'torch', 'sentence_transformers') "
-             "if m in sys.modules))")
-    res = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+def _run_python(program: str) -> list[str]:
+    """The output lines of ``program`` run by a new Python (a fresh set of imports)."""
+    res = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
                          timeout=300)
-    assert res.stdout.strip().splitlines()[-1] == "[]", res.stderr[-2000:]
+    assert res.returncode == 0, res.stderr[-2000:]
+    return res.stdout.strip().splitlines()
 
 
 def _imported_after(statement: str, modules: tuple[str, ...]) -> list[str]:
-    probe = (f"import sys\n{statement}\n"
-             f"print(sorted(m for m in {modules!r} if m in sys.modules))")
-    res = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                         timeout=300)
-    assert res.returncode == 0, res.stderr[-2000:]
-    return eval(res.stdout.strip().splitlines()[-1])
+    """Which of ``modules`` a new Python has imported after running ``statement``."""
+    return eval(_run_python(f"import sys\n{statement}\n"
+                            f"print(sorted(m for m in {modules!r} if m in sys.modules))")[-1])
+
+
+def test_loading_ctfidf_imports_neither_bertopic_nor_torch():
+    statement = "from themeassist.lightimport import ctfidf_transformer\nctfidf_transformer()"
+    assert _imported_after(statement, ("bertopic", "torch", "sentence_transformers")) == []
 
 
 HEAVY = ("sklearn", "scipy", "umap", "numba", "torch", "spacy", "matplotlib")
@@ -82,9 +82,6 @@ def test_issue17_spacy_is_imported_without_torch_and_torch_stays_importable():
              "terms = text.analyse(['The data does load.'])\n"
              "print('torch' in sys.modules, terms)\n"
              "import torch\nprint(torch.zeros(1).tolist())")
-    res = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                         timeout=300)
-    assert res.returncode == 0, res.stderr[-2000:]
-    lines = res.stdout.strip().splitlines()
+    lines = _run_python(probe)
     assert lines[-2] == "False [['data', 'load']]"
     assert lines[-1] == "[0.0]"
