@@ -506,3 +506,22 @@ def test_shared_irr_rating_sets(fixture, level, column_pair, expected):
     else:
         value = agree.krippendorff_alpha(table, level=level)
     assert value == pytest.approx(expected, abs=0.00005)
+
+
+def test_bootstrap_samples_are_the_reports_resamples():
+    # One coefficient's bootstrap samples, for the review loop's interval: the same seeded
+    # resamples and core as the report's confidence interval.
+    rng = np.random.default_rng(3)
+    a = rng.choice(["x", "y", "z"], size=60)
+    b = np.where(rng.random(60) < 0.7, a, rng.choice(["x", "y", "z"], size=60))
+    matrix = pd.DataFrame({"A": a, "B": b}, index=[f"u{i}" for i in range(60)])
+    report = agree.matrix_report(matrix, n_boot=300, seed=5)
+    for name in ("cohen_kappa", "gwet_ac1"):
+        samples = agree.bootstrap_samples(name, a, b, n_boot=300, seed=5)
+        assert samples.shape == (300,)
+        assert agree.percentile_ci(samples) == pytest.approx(report["ci"][name])
+    other_seed = agree.bootstrap_samples("cohen_kappa", a, b, n_boot=300, seed=6)
+    assert not np.array_equal(other_seed, agree.bootstrap_samples("cohen_kappa", a, b,
+                                                                   n_boot=300, seed=5))
+    with pytest.raises(InputError, match="unknown agreement coefficient"):
+        agree.bootstrap_samples("kappa", a, b, n_boot=3)

@@ -865,6 +865,51 @@ def _bootstrap(core, e, n_boot, seed, clusters, weights=None, **kw) -> np.ndarra
     return np.concatenate(vals) if vals else np.array([])
 
 
+def bootstrap_samples(coefficient: str, ratings, *others, n_boot: int, seed: int = 0,
+                      clusters: np.ndarray | None = None,
+                      categories: Sequence | None = None) -> np.ndarray:
+    """One coefficient of :data:`COEFFICIENTS` on ``n_boot`` percentile-bootstrap resamples.
+
+    The resamples are :func:`bootstrap_weights`' (units, or whole ``clusters``), and each
+    value is computed by the same vectorised core as the estimate, so the samples agree
+    with what :func:`agreement_report` resamples for the same seed. NaN where the
+    coefficient is undefined on a resample; :func:`percentile_ci` ignores those.
+
+    Parameters
+    ----------
+    coefficient : str
+        A name of :data:`COEFFICIENTS`, e.g. ``"cohen_kappa"``.
+    ratings, *others
+        As for the coefficient's function: a units x coders matrix, or one vector per coder.
+    n_boot : int
+        Resamples.
+    seed : int, default 0
+    clusters : array-like, optional
+        Each unit's cluster (e.g. transcript), to resample whole clusters.
+    categories : sequence, optional
+        The categories a rating may take.
+
+    Returns
+    -------
+    ndarray of shape (n_boot,)
+
+    Examples
+    --------
+    >>> a, b = ["x", "x", "y", "y", "x", "y"], ["x", "y", "y", "y", "x", "x"]
+    >>> samples = bootstrap_samples("cohen_kappa", a, b, n_boot=200, seed=0)
+    >>> samples.shape, bool(np.nanmin(samples) <= cohen_kappa(a, b) <= np.nanmax(samples))
+    ((200,), True)
+    """
+    try:
+        core = _CORES[coefficient]
+    except KeyError:
+        raise InputError("unknown agreement coefficient", expected=f"one of {sorted(_CORES)}",
+                         got=coefficient) from None
+    e = (_encode(_set_cells(_stack(ratings, others))) if coefficient in SET_VALUED
+         else _encode(ratings, others, categories))
+    return _bootstrap(core, e, n_boot, seed, clusters)
+
+
 #: Up to this many weights (resamples x units), :func:`_coefficients` draws the resamples
 #: once for all its coefficients instead of once per coefficient (the same seeded
 #: resamples either way); above it they are drawn chunk by chunk, to bound memory.

@@ -104,13 +104,11 @@ from themeassist._lazy import lazy_exports
 
 #: Public name -> the module of this package that defines it, imported on first use
 #: (PEP 562): the project settings read :mod:`~themeassist.classify.parameters` alone,
-#: without the labeller's scikit-learn and SciPy. ``_kappa`` is private (a test compares
-#: with it).
+#: without the labeller's scikit-learn and SciPy.
 _EXPORTS = {
     "active": ("pick_uncertain_diverse", "suggest"),
-    "calibration": ("_kappa", "choose_threshold", "coverage_curve",
-                    "expected_calibration_error", "fit_temperature", "fit_temperature_sets",
-                    "needs_review"),
+    "calibration": ("choose_threshold", "coverage_curve", "expected_calibration_error",
+                    "fit_temperature", "fit_temperature_sets", "kappa", "needs_review"),
     "estimators": ("CodebookClassifier", "NgramScorer", "codable_logits", "fit_ngram_scorer",
                    "full_logits", "softmax"),
     "evaluate": ("evaluate_model",),

@@ -151,7 +151,7 @@ def _best_codable_threshold(p: np.ndarray, y: np.ndarray) -> float:
         pred = (p >= t).astype(int)
         if pred.min() == pred.max() and y.min() == y.max():
             continue
-        k = _kappa(y, pred) if pred.min() != pred.max() else 0.0
+        k = kappa(y, pred) if pred.min() != pred.max() else 0.0
         if k > best + 1e-9 or (abs(k - best) <= 1e-9 and abs(t - 0.5) < abs(best_t - 0.5)):
             best, best_t = k, float(t)
     return best_t
@@ -184,15 +184,24 @@ def choose_threshold(confidence: np.ndarray, human: np.ndarray, predicted: np.nd
         keep = conf >= t
         if keep.mean() < min_coverage:
             break
-        if _kappa(human[keep], predicted[keep]) >= target_kappa:
+        if kappa(human[keep], predicted[keep]) >= target_kappa:
             return float(t)
     return float(np.quantile(conf, 0.5))
 
 # --------------------------------------------------------------------------- evaluation
-def _kappa(a, b) -> float:
+def kappa(a, b) -> float:
     """Cohen's kappa (:func:`themeassist.agree.cohen_kappa`, the one implementation), but
     1.0 for perfect agreement on one category, where the coefficient is undefined: a
-    threshold or a subset of the coverage curve whose labels all agree is not a failure."""
+    threshold, a subset of the coverage curve or a review session whose labels all agree
+    is not a failure. NaN for no labels.
+
+    Examples
+    --------
+    >>> kappa(["a", "a", "b", "b"], ["a", "b", "b", "b"])
+    0.5
+    >>> kappa(["a", "a"], ["a", "a"])
+    1.0
+    """
     from themeassist import agree
 
     a, b = np.asarray(a), np.asarray(b)
@@ -254,7 +263,7 @@ def coverage_curve(confidence, human, predicted, steps: int = 20) -> list[dict]:
         k = max(1, int(round(c * len(conf))))
         keep = order[:k]
         out.append({"coverage": c, "n": int(k), "threshold": float(conf[keep].min()),
-                    "kappa": _kappa(human[keep], predicted[keep]),
+                    "kappa": kappa(human[keep], predicted[keep]),
                     "accuracy": float(np.mean(human[keep] == predicted[keep]))})
     return out
 

@@ -11,7 +11,7 @@ import pandas as pd
 
 from themeassist import tables
 from themeassist.classify.calibration import (
-    _kappa,
+    kappa,
     choose_threshold,
     coverage_curve,
     expected_calibration_error,
@@ -57,8 +57,8 @@ def _level_metrics(human, pred, labels=None) -> dict[str, Any]:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UndefinedStatisticWarning)
-        kappa, ac1 = agree.cohen_kappa(human, pred), agree.gwet_ac1(human, pred)
-    return {"n": len(human), "kappa": kappa, "ac1": ac1,
+        k, ac1 = agree.cohen_kappa(human, pred), agree.gwet_ac1(human, pred)
+    return {"n": len(human), "kappa": k, "ac1": ac1,
             "accuracy": float(np.mean(human == pred)), "macro_f1": macro,
             "per_class": [{"label": str(lab), "support": int(s), "precision": float(pp),
                            "recall": float(rr), "f1": float(ff)}
@@ -192,10 +192,10 @@ def _metrics(segs, book, d: TrainingData, codable_p, codable_cut, code_p, n_fold
         "method": METHOD, "folds": n_folds, "n_transcripts": n_groups,
         "grouping": "transcript", "settings": {k: v for k, v in s.items()},
         "levels": levels,
-        "code_first": {"kappa": _kappa(codes[first], codes[pred]),
+        "code_first": {"kappa": kappa(codes[first], codes[pred]),
                        "accuracy": float(np.mean(first == pred)),
-                       "kappa_top50": _kappa(codes[first][half], codes[pred][half])},
-        "kappa_top50": _kappa(codes[human][half], codes[pred][half]),
+                       "kappa_top50": kappa(codes[first][half], codes[pred][half])},
+        "kappa_top50": kappa(codes[human][half], codes[pred][half]),
         "accuracy_top50": float(np.mean(human[half] == pred[half])),
         "coverage": curve, "ece": ece, "reliability": rel,
         # with many codes of one or two examples, the theme curve is the one to read

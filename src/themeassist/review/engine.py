@@ -68,9 +68,9 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from themeassist import classify, tables
+from themeassist import agree, classify, tables
 from themeassist.classify import policy
-from themeassist.errors import InputError, LittleDataWarning
+from themeassist.errors import InputError, LittleDataWarning, UndefinedStatisticWarning
 
 log = logging.getLogger(__name__)
 
@@ -494,13 +494,13 @@ class ReviewModel(BaseEstimator):
             return out
         a, b = self._heldout_truth, self.heldout_["predicted"].to_numpy(dtype=object)
         out["kappa"] = kappa(a, b)
-        cats, codes = np.unique(np.concatenate([a, b]), return_inverse=True)
-        ia, ib = codes[:n], codes[n:]
-        rng = np.random.default_rng(self.seed)
-        boots = [kappa(ia[r], ib[r]) for r in rng.integers(0, n, size=(self.n_boot, n))]
-        boots = np.array([v for v in boots if not np.isnan(v)])
-        if len(boots):
-            out["low"], out["high"] = (float(v) for v in np.percentile(boots, [2.5, 97.5]))
+        with warnings.catch_warnings():  # a resample where kappa is undefined is left out
+            warnings.simplefilter("ignore", UndefinedStatisticWarning)
+            boots = agree.bootstrap_samples("cohen_kappa", *_as_categories(a, b),
+                                            n_boot=self.n_boot, seed=self.seed)
+        ci = agree.percentile_ci(boots)
+        if ci is not None:
+            out["low"], out["high"] = ci
         return out
 
     # ------------------------------------------------------------------ predicting
@@ -544,29 +544,27 @@ def _tfidf(texts: list[str], extra: list[str] | None):
 
 
 # --------------------------------------------------------------------------- statistics
-def kappa(a, b) -> float:
-    """Cohen's kappa of two label vectors; 1.0 when both use one and the same category.
+def _as_categories(a, b) -> tuple[np.ndarray, np.ndarray]:
+    """Two label vectors with "no code" as a category of its own: :mod:`themeassist.agree`
+    reads ``""`` (:data:`NO_CODE`) as a missing rating, but here it is what was decided."""
+    a, b = np.asarray(a, dtype=object), np.asarray(b, dtype=object)
+    uncoded = agree.uncoded_label(np.concatenate([a, b]))
+    return tuple(np.where(x == NO_CODE, uncoded, x) for x in (a, b))
 
-    Computed here on integer or string labels without validation, because the bootstrap
-    calls it hundreds of times; :func:`themeassist.agree.cohen_kappa` is the checked one
-    and gives the same value (tested).
+
+def kappa(a, b) -> float:
+    """Cohen's kappa of two label vectors, "no code" included; 1.0 when both use one and
+    the same category (:func:`themeassist.classify.kappa`, on
+    :func:`themeassist.agree.cohen_kappa`).
 
     Examples
     --------
     >>> kappa(["a", "a", "b", "b"], ["a", "b", "b", "b"])
     0.5
+    >>> round(kappa(["", "", "b"], ["", "b", "b"]), 4)
+    0.4
     """
-    a, b = np.asarray(a), np.asarray(b)
-    if len(a) == 0:
-        return float("nan")
-    cats, inv = np.unique(np.concatenate([a, b]), return_inverse=True)
-    ia, ib = inv[: len(a)], inv[len(a):]
-    k = len(cats)
-    po = float(np.mean(ia == ib))
-    pe = float(np.bincount(ia, minlength=k) @ np.bincount(ib, minlength=k)) / len(a) ** 2
-    if pe >= 1.0:
-        return 1.0 if po == 1.0 else float("nan")
-    return (po - pe) / (1 - pe)
+    return classify.kappa(*_as_categories(a, b))
 
 
 def review_queue(pred: Predictions, decided_ids: Iterable[str] = (), n: int | None = None,
