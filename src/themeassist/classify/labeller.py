@@ -43,6 +43,7 @@ from themeassist.classify.scope import (
     default_codable_rate,
     learn_scope,
     scope_outside,
+    zero_shot_codable,
 )
 from themeassist.classify.sets import fit_set_rule, predict_sets, set_probabilities
 from themeassist.classify.training import (
@@ -903,10 +904,7 @@ def _zero_shot(X, cbe, spec, s, data_hashes, segs, book) -> dict[str, Any]:
     sim = X[:, :dim] @ mean
     rate = s["zero_shot_codable_rate"]
     rate = default_codable_rate(segs) if rate is None else float(rate)
-    scale = 1.5 / (float(sim.std()) or 1.0)
-    cut = float(np.quantile(sim, 1 - rate)) if len(sim) else 0.0
-    if rate >= 1 and len(sim):
-        cut = float(sim.min()) - 1.0 / scale    # all codable, the least similar at p 0.73
+    scale, cut = zero_shot_codable(sim, rate)
     codable_clf = CodebookClassifier(C=1.0, temperature=1.0)
     codable_clf.classes_ = np.array([0, 1])
     codable_clf.n_features_in_ = spec.n_features
